@@ -1,0 +1,1 @@
+"""The one home of every shape that crosses a process: subjects, commands, events, replies."""

@@ -1,0 +1,205 @@
+"""Integration events: what the relay publishes on `fl.evt.<tenant>.<aggregate>.<Type>`.
+
+The aggregates' stored events carry exactly these fields; the relay checks every event
+against its model here before publishing, and the projector parses with the same models.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+SCHEMA_VERSION = 1
+
+
+class EventData(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    AGGREGATE: ClassVar[str]
+    at: datetime
+
+
+# Workflow events.
+class WorkflowCreated(EventData):
+    AGGREGATE = "workflow"
+    tenant: str
+    name: str
+    version: int
+    definition: dict[str, Any]
+
+
+class WorkflowVersionSaved(EventData):
+    AGGREGATE = "workflow"
+    version: int
+    definition: dict[str, Any]
+
+
+class WorkflowDeleted(EventData):
+    AGGREGATE = "workflow"
+
+
+# Run events.
+class RunStarted(EventData):
+    AGGREGATE = "run"
+    tenant: str
+    run_id: str
+    workflow: str
+    version: int
+    definition: dict[str, Any]
+    input: dict[str, Any]
+    metadata: dict[str, str]
+    status: str
+
+
+class BlockScheduled(EventData):
+    AGGREGATE = "run"
+    block: str
+    attempt: int
+    type: str
+    execution: str
+    queue: str
+    config: dict[str, Any]
+    context: dict[str, Any] | None = None
+
+
+class BlockStarted(EventData):
+    AGGREGATE = "run"
+    block: str
+    attempt: int
+    worker: str
+
+
+class BlockCompleted(EventData):
+    AGGREGATE = "run"
+    block: str
+    attempt: int
+    output: Any
+    logs: list[str]
+
+
+class BlockFailed(EventData):
+    AGGREGATE = "run"
+    block: str
+    attempt: int
+    error_type: str
+    message: str
+    logs: list[str]
+    will_retry: bool
+
+
+class BlockSkipped(EventData):
+    AGGREGATE = "run"
+    block: str
+
+
+class TimerStarted(EventData):
+    AGGREGATE = "run"
+    block: str
+    attempt: int
+    purpose: str
+    timer_id: str
+    fire_at: datetime
+
+
+class TimerFired(EventData):
+    """A timer of the run fired (its schedule is authoritative, not the local clock)."""
+
+    AGGREGATE = "run"
+    block: str
+    attempt: int
+    purpose: str
+
+
+class RunStatusChanged(EventData):
+    """A non-terminal change: running, waiting, paused."""
+
+    AGGREGATE = "run"
+    status: str
+    reason: str | None
+
+
+class RunCompleted(EventData):
+    AGGREGATE = "run"
+    output: Any
+
+
+class RunFailed(EventData):
+    AGGREGATE = "run"
+    error: dict[str, Any]
+
+
+class RunCancelled(EventData):
+    AGGREGATE = "run"
+    reason: str | None
+
+
+class RunTerminated(EventData):
+    AGGREGATE = "run"
+    reason: str | None
+
+
+EVENT_TYPES: dict[str, type[EventData]] = {
+    cls.__name__: cls
+    for cls in (
+        WorkflowCreated,
+        WorkflowVersionSaved,
+        WorkflowDeleted,
+        RunStarted,
+        BlockScheduled,
+        BlockStarted,
+        BlockCompleted,
+        BlockFailed,
+        BlockSkipped,
+        TimerStarted,
+        TimerFired,
+        RunStatusChanged,
+        RunCompleted,
+        RunFailed,
+        RunCancelled,
+        RunTerminated,
+    )
+}
+
+
+class Envelope(BaseModel):
+    """Every message on FL_EVENTS: metadata plus one event's data."""
+
+    id: str
+    type: str
+    schema_version: int = SCHEMA_VERSION
+    occurred_at: datetime
+    tenant: str
+    aggregate: str
+    aggregate_id: str
+    aggregate_version: int
+    position: int
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    data: dict[str, Any]
+
+    def parsed(self) -> EventData:
+        return EVENT_TYPES[self.type].model_validate(self.data)
+
+
+class Task(BaseModel):
+    """A scheduled block for a worker, published on `fl.task.<tenant>.<queue>`."""
+
+    tenant: str
+    run_id: str
+    workflow: str
+    block: str
+    attempt: int
+    type: str
+    config: dict[str, Any]
+    context: dict[str, Any] | None = None
+
+
+class TimerFired(BaseModel):
+    """The body of a timer's message schedule, delivered when it fires."""
+
+    tenant: str
+    run_id: str
+    block: str
+    attempt: int
+    purpose: str

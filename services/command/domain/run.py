@@ -1,0 +1,440 @@
+"""The Run aggregate: one execution of a pinned workflow version.
+
+It owns the status machine and decides, from the pinned definition and its own state,
+which blocks are ready. Blocks needing no I/O are settled here; sleeps become durable
+timers; every other block becomes a task for a worker. Results of an attempt are accepted
+once: a repeat, a stale attempt or a result for an ended run changes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from eventsourcing.domain import Aggregate, event
+
+from contracts.definitions import (
+    Execution,
+    FailConfig,
+    SleepConfig,
+    WorkflowDefinition,
+    execution_of,
+    needs_context,
+)
+from contracts.expressions import ExpressionError, resolve
+from contracts.subjects import timer_id
+from services.command.domain.scheduling import (
+    CANCELLED,
+    COMPLETED,
+    FAILED,
+    PENDING,
+    SKIPPED,
+    TERMINAL_BLOCK_STATUSES,
+    Node,
+    next_steps,
+)
+from services.command.domain.status import TERMINAL, RunCommand, RunStatus, check_allowed
+
+RUNNING_BLOCK = "running"
+WAITING_BLOCK = "waiting"
+SLEEP = "sleep"
+RETRY = "retry"
+
+_RUN_NAMESPACE = uuid.UUID("0b5b8c3e-4c1a-4f7e-9d62-3c1f1e7a2a11")
+
+
+def run_aggregate_id(tenant: str, run_id: str) -> uuid.UUID:
+    """Run ids are unique per tenant; the aggregate id is derived from both."""
+    return uuid.uuid5(_RUN_NAMESPACE, f"{tenant}/{run_id}")
+
+
+class Run(Aggregate):
+    """One run: its status, its blocks' attempts, and its timers."""
+
+    @staticmethod
+    def create_id(tenant: str, run_id: str) -> uuid.UUID:
+        return run_aggregate_id(tenant, run_id)
+
+    @event("RunStarted")
+    def __init__(
+        self,
+        tenant: str,
+        run_id: str,
+        workflow: str,
+        version: int,
+        definition: dict[str, Any],
+        input: dict[str, Any],
+        metadata: dict[str, str],
+        status: str,
+        at: datetime,
+    ) -> None:
+        self.tenant = tenant
+        self.run_id = run_id
+        self.workflow = workflow
+        self.workflow_version = version
+        self.definition = definition
+        self.input = input
+        self.metadata = metadata
+        self.status = RunStatus(status)
+        self.created_at = at
+        self.output: Any = None
+        self.error: dict[str, Any] | None = None
+        self.blocks: dict[str, dict[str, Any]] = {
+            b["id"]: {"status": PENDING, "attempt": 0, "output": None, "timer": None}
+            for b in definition["blocks"]
+        }
+
+    @classmethod
+    def start(
+        cls,
+        *,
+        tenant: str,
+        run_id: str,
+        workflow: str,
+        version: int,
+        definition: WorkflowDefinition,
+        input: dict[str, Any],
+        metadata: dict[str, str],
+        now: datetime,
+    ) -> Run:
+        run = cls(
+            tenant=tenant,
+            run_id=run_id,
+            workflow=workflow,
+            version=version,
+            definition=definition.model_dump(mode="json", exclude_none=True),
+            input=input,
+            metadata=metadata,
+            status=RunStatus.RUNNING.value,
+            at=now,
+        )
+        run._parsed = definition
+        run.advance(now)
+        return run
+
+    # ----- reading state -------------------------------------------------------------
+
+    @property
+    def parsed_definition(self) -> WorkflowDefinition:
+        parsed: WorkflowDefinition | None = getattr(self, "_parsed", None)
+        if parsed is None:
+            parsed = WorkflowDefinition.model_validate(self.definition)
+            self._parsed = parsed
+        return parsed
+
+    def context(self) -> dict[str, Any]:
+        """What expressions see: input, settled blocks' outputs and statuses, the run."""
+        return {
+            "input": self.input,
+            "blocks": {
+                bid: {"output": b["output"], "status": b["status"]}
+                for bid, b in self.blocks.items()
+                if b["status"] != PENDING
+            },
+            "run": {"id": self.run_id, "workflow": self.workflow, "attempt": 1},
+        }
+
+    def block_statuses(self) -> dict[str, str]:
+        return {bid: b["status"] for bid, b in self.blocks.items()}
+
+    def _is_current(self, block: str, attempt: int, status: str) -> bool:
+        state = self.blocks.get(block)
+        return state is not None and state["attempt"] == attempt and state["status"] == status
+
+    # ----- user commands ---------------------------------------------------------------
+
+    def cancel(self, reason: str | None, now: datetime) -> None:
+        check_allowed(self.status, RunCommand.CANCEL)
+        self._cancel(reason=reason, at=now)
+
+    def terminate(self, reason: str | None, now: datetime) -> None:
+        check_allowed(self.status, RunCommand.TERMINATE)
+        self._terminate(reason=reason, at=now)
+
+    def pause(self, reason: str | None, now: datetime) -> None:
+        check_allowed(self.status, RunCommand.PAUSE)
+        self._change_status(status=RunStatus.PAUSED.value, reason=reason, at=now)
+
+    def resume(self, reason: str | None, now: datetime) -> None:
+        check_allowed(self.status, RunCommand.RESUME)
+        self._change_status(status=RunStatus.RUNNING.value, reason=reason, at=now)
+        self.advance(now)
+
+    # ----- worker and timer reports ---------------------------------------------------
+    # These never raise on a stale report: a redelivered task, a worker racing another,
+    # or a result arriving after cancel must change nothing and still be acknowledged.
+
+    def claim_block(self, block: str, attempt: int, worker: str, now: datetime) -> bool:
+        """A worker asks to execute an attempt; False means: stale, do not execute."""
+        if self.status in TERMINAL or not self._is_current(block, attempt, RUNNING_BLOCK):
+            return False
+        self._start_block(block=block, attempt=attempt, worker=worker, at=now)
+        return True
+
+    def complete_block(
+        self, block: str, attempt: int, output: Any, logs: list[str], now: datetime
+    ) -> bool:
+        if self.status in TERMINAL or not self._is_current(block, attempt, RUNNING_BLOCK):
+            return False
+        self._complete_block(block=block, attempt=attempt, output=output, logs=logs, at=now)
+        self.advance(now)
+        return True
+
+    def fail_block(
+        self,
+        block: str,
+        attempt: int,
+        error_type: str,
+        message: str,
+        retryable: bool,
+        logs: list[str],
+        now: datetime,
+    ) -> bool:
+        if self.status in TERMINAL or not self._is_current(block, attempt, RUNNING_BLOCK):
+            return False
+        self._settle_failure(block, attempt, error_type, message, retryable, logs, now)
+        self.advance(now)
+        return True
+
+    def fire_timer(self, block: str, attempt: int, purpose: str, now: datetime) -> bool:
+        if self.status in TERMINAL or not self._is_current(block, attempt, WAITING_BLOCK):
+            return False
+        timer = self.blocks[block]["timer"]
+        if timer is None or timer["purpose"] != purpose:
+            return False
+        self._fire_timer(block=block, attempt=attempt, purpose=purpose, at=now)
+        if purpose == SLEEP:
+            self._complete_block(block=block, attempt=attempt, output=None, logs=[], at=now)
+        self.advance(now)
+        return True
+
+    # ----- deciding what runs next ---------------------------------------------------
+
+    def advance(self, now: datetime) -> None:
+        """Schedule every ready block, skip the unreachable, and settle the run's status."""
+        if self.status not in (RunStatus.RUNNING, RunStatus.WAITING):
+            return
+        definition = self.parsed_definition
+        nodes = [Node(b.id, tuple(b.needs), b.trigger) for b in definition.blocks]
+        while True:
+            # Retries whose backoff timer has fired are due first.
+            due = [
+                bid
+                for bid, b in self.blocks.items()
+                if b["status"] == WAITING_BLOCK and b["timer"] and b["timer"].get("fired")
+                and b["timer"]["purpose"] == RETRY
+            ]
+            for bid in due:
+                self._schedule(bid, self.blocks[bid]["attempt"] + 1, now)
+            steps = next_steps(nodes, self.block_statuses())
+            for bid in steps.skip:
+                self._skip_block(block=bid, at=now)
+            for bid in steps.ready:
+                self._schedule(bid, 1, now)
+            if not (due or steps.skip or steps.ready):
+                break
+        self._settle_status(now)
+
+    def _schedule(self, block_id: str, attempt: int, now: datetime) -> None:
+        spec = self.parsed_definition.block(block_id)
+        execution = execution_of(spec.type)
+        context = self.context()
+        try:
+            config = resolve(spec.config.model_dump(mode="json"), context)
+        except ExpressionError as exc:
+            self._schedule_block(
+                block=block_id, attempt=attempt, type=spec.type, execution=execution.value,
+                queue=spec.queue, config={}, context=None, at=now,
+            )
+            self._settle_failure(block_id, attempt, "EXPRESSION_ERROR", str(exc), False, [], now)
+            return
+        self._schedule_block(
+            block=block_id,
+            attempt=attempt,
+            type=spec.type,
+            execution=execution.value,
+            queue=spec.queue,
+            config=config,
+            context=context if needs_context(spec.type) else None,
+            at=now,
+        )
+        if execution is Execution.INLINE:
+            self._settle_inline(block_id, attempt, spec.type, config, now)
+        elif execution is Execution.TIMER:
+            seconds = SleepConfig.model_validate(config).seconds
+            self._start_timer_for(block_id, attempt, SLEEP, now + timedelta(seconds=seconds), now)
+
+    def _settle_inline(
+        self, block_id: str, attempt: int, block_type: str, config: dict[str, Any], now: datetime
+    ) -> None:
+        if block_type == "fail":
+            fail = FailConfig.model_validate(config)
+            self._settle_failure(block_id, attempt, fail.error_type, fail.message, False, [], now)
+        else:
+            self._complete_block(block=block_id, attempt=attempt, output=None, logs=[], at=now)
+
+    def _settle_failure(
+        self,
+        block_id: str,
+        attempt: int,
+        error_type: str,
+        message: str,
+        retryable: bool,
+        logs: list[str],
+        now: datetime,
+    ) -> None:
+        policy = self.parsed_definition.block(block_id).retry
+        will_retry = (
+            retryable
+            and attempt < policy.max_attempts
+            and error_type not in policy.non_retryable_errors
+        )
+        self._fail_block(
+            block=block_id, attempt=attempt, error_type=error_type, message=message,
+            logs=logs, will_retry=will_retry, at=now,
+        )
+        if will_retry:
+            delay = policy.delay_before(attempt + 1)
+            self._start_timer_for(block_id, attempt, RETRY, now + timedelta(seconds=delay), now)
+
+    def _start_timer_for(
+        self, block_id: str, attempt: int, purpose: str, fire_at: datetime, now: datetime
+    ) -> None:
+        self._start_timer(
+            block=block_id,
+            attempt=attempt,
+            purpose=purpose,
+            timer_id=timer_id(self.run_id, block_id, attempt, purpose),
+            fire_at=fire_at,
+            at=now,
+        )
+
+    def _settle_status(self, now: datetime) -> None:
+        statuses = self.block_statuses()
+        if all(s in TERMINAL_BLOCK_STATUSES for s in statuses.values()):
+            failed = [bid for bid, s in statuses.items() if s == FAILED]
+            if failed:
+                state = self.blocks[failed[0]]
+                self._fail(
+                    error={
+                        "type": state["error"]["type"],
+                        "message": state["error"]["message"],
+                        "block": failed[0],
+                    },
+                    at=now,
+                )
+            else:
+                self._complete(output=self._run_output(), at=now)
+            return
+        running = any(s == RUNNING_BLOCK for s in statuses.values())
+        wanted = RunStatus.RUNNING if running else RunStatus.WAITING
+        if self.status != wanted:
+            self._change_status(status=wanted.value, reason=None, at=now)
+
+    def _run_output(self) -> Any:
+        definition = self.parsed_definition
+        if definition.output is not None:
+            try:
+                return resolve(definition.output, self.context())
+            except ExpressionError as exc:
+                return {"error": str(exc)}
+        needed = {n for b in definition.blocks for n in b.needs}
+        return {
+            b.id: self.blocks[b.id]["output"]
+            for b in definition.blocks
+            if b.id not in needed and self.blocks[b.id]["status"] == COMPLETED
+        }
+
+    # ----- events: the only places state changes ---------------------------------------
+
+    @event("BlockScheduled")
+    def _schedule_block(
+        self,
+        block: str,
+        attempt: int,
+        type: str,
+        execution: str,
+        queue: str,
+        config: dict[str, Any],
+        context: dict[str, Any] | None,
+        at: datetime,
+    ) -> None:
+        self.blocks[block].update(status=RUNNING_BLOCK, attempt=attempt, timer=None)
+
+    @event("BlockStarted")
+    def _start_block(self, block: str, attempt: int, worker: str, at: datetime) -> None:
+        self.blocks[block]["worker"] = worker
+
+    @event("BlockCompleted")
+    def _complete_block(
+        self, block: str, attempt: int, output: Any, logs: list[str], at: datetime
+    ) -> None:
+        self.blocks[block].update(status=COMPLETED, output=output, timer=None)
+
+    @event("BlockFailed")
+    def _fail_block(
+        self,
+        block: str,
+        attempt: int,
+        error_type: str,
+        message: str,
+        logs: list[str],
+        will_retry: bool,
+        at: datetime,
+    ) -> None:
+        self.blocks[block].update(
+            status=WAITING_BLOCK if will_retry else FAILED,
+            error={"type": error_type, "message": message},
+        )
+
+    @event("BlockSkipped")
+    def _skip_block(self, block: str, at: datetime) -> None:
+        self.blocks[block]["status"] = SKIPPED
+
+    @event("TimerStarted")
+    def _start_timer(
+        self,
+        block: str,
+        attempt: int,
+        purpose: str,
+        timer_id: str,
+        fire_at: datetime,
+        at: datetime,
+    ) -> None:
+        self.blocks[block].update(
+            status=WAITING_BLOCK, timer={"purpose": purpose, "id": timer_id, "fired": False}
+        )
+
+    @event("TimerFired")
+    def _fire_timer(self, block: str, attempt: int, purpose: str, at: datetime) -> None:
+        self.blocks[block]["timer"]["fired"] = True
+
+    @event("RunStatusChanged")
+    def _change_status(self, status: str, reason: str | None, at: datetime) -> None:
+        self.status = RunStatus(status)
+
+    @event("RunCompleted")
+    def _complete(self, output: Any, at: datetime) -> None:
+        self.status = RunStatus.COMPLETED
+        self.output = output
+
+    @event("RunFailed")
+    def _fail(self, error: dict[str, Any], at: datetime) -> None:
+        self.status = RunStatus.FAILED
+        self.error = error
+
+    @event("RunCancelled")
+    def _cancel(self, reason: str | None, at: datetime) -> None:
+        self.status = RunStatus.CANCELLED
+        self._cancel_open_blocks()
+
+    @event("RunTerminated")
+    def _terminate(self, reason: str | None, at: datetime) -> None:
+        self.status = RunStatus.TERMINATED
+        self._cancel_open_blocks()
+
+    def _cancel_open_blocks(self) -> None:
+        for state in self.blocks.values():
+            if state["status"] not in TERMINAL_BLOCK_STATUSES:
+                state["status"] = CANCELLED
