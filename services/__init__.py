@@ -1,0 +1,1 @@
+"""Flowledger's processes: command, worker, query (and the projector, in `projections`)."""

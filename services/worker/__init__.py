@@ -1,0 +1,1 @@
+"""The worker: executes scheduled blocks (tasks) and reports their results as commands."""

@@ -1,0 +1,1 @@
+"""Thin edges of the command service: NATS request/reply handlers."""

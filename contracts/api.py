@@ -1,0 +1,83 @@
+"""REST response bodies of the query service (the requests are the commands' bodies)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class WorkflowSaved(BaseModel):
+    name: str
+    version: int
+    created: bool
+    changed: bool
+
+
+class WorkflowView(BaseModel):
+    name: str
+    version: int
+    description: str | None = None
+    definition: dict[str, Any]
+    run_counts: dict[str, int]
+    created_at: str
+    updated_at: str
+
+
+class RunAccepted(BaseModel):
+    id: str
+    workflow: str
+    version: int
+    status: str
+
+
+class BlockView(BaseModel):
+    id: str
+    type: str
+    status: str
+    attempts: int
+    scheduled_at: str | None = None
+    started_at: str | None = None
+    ended_at: str | None = None
+    wake_at: str | None = None
+    worker: str | None = None
+    output: Any = None
+    error: dict[str, Any] | None = None
+
+
+class RunView(BaseModel):
+    id: str
+    workflow: str
+    version: int
+    status: str
+    input: dict[str, Any]
+    output: Any = None
+    error: dict[str, Any] | None = None
+    metadata: dict[str, str]
+    blocks: list[BlockView] = Field(default_factory=list)
+    created_at: str
+    updated_at: str
+    ended_at: str | None = None
+
+
+class RunSummary(BaseModel):
+    id: str
+    workflow: str
+    version: int
+    status: str
+    metadata: dict[str, str]
+    created_at: str
+    updated_at: str
+    ended_at: str | None = None
+
+
+class RunPage(BaseModel):
+    items: list[RunSummary]
+    total: int
+    next_cursor: str | None = None
+
+
+class WorkflowPage(BaseModel):
+    items: list[WorkflowView]
+    total: int
+    next_cursor: str | None = None

@@ -1,0 +1,83 @@
+"""The `runs` read model: one row per run, with its blocks' status, attempts and timings.
+
+`apply` is pure: the current row (or None) and one event in, the new row out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from contracts import events as e
+from projections.timefmt import rfc3339
+
+TERMINAL = {"completed", "failed", "cancelled", "terminated"}
+OPEN_BLOCK = {"pending", "running", "waiting"}
+
+
+def _block(row: dict[str, Any], block_id: str) -> dict[str, Any]:
+    blocks: dict[str, dict[str, Any]] = row["blocks"]
+    return blocks[block_id]
+
+
+def apply(row: dict[str, Any] | None, envelope: e.Envelope) -> dict[str, Any] | None:
+    if envelope.aggregate != "run":
+        return row
+    data = envelope.parsed()
+    at = rfc3339(data.at)
+    if isinstance(data, e.RunStarted):
+        return {
+            "tenant": envelope.tenant,
+            "id": data.run_id,
+            "workflow": data.workflow,
+            "version": data.version,
+            "status": data.status,
+            "input": data.input,
+            "output": None,
+            "error": None,
+            "metadata": data.metadata,
+            "blocks": {
+                b["id"]: {"id": b["id"], "type": b["type"], "status": "pending", "attempts": 0}
+                for b in data.definition["blocks"]
+            },
+            "created_at": at,
+            "updated_at": at,
+            "ended_at": None,
+            "position": envelope.position,
+        }
+    if row is None:  # An event of a run this read model never saw start: nothing to do.
+        return None
+    row = {**row, "blocks": {k: dict(v) for k, v in row["blocks"].items()}}
+    row["updated_at"] = at
+    row["position"] = envelope.position
+    if isinstance(data, e.BlockScheduled):
+        block = _block(row, data.block)
+        block.update(status="running", attempts=data.attempt, scheduled_at=at)
+        block.pop("ended_at", None)
+        block.pop("error", None)
+    elif isinstance(data, e.BlockStarted):
+        _block(row, data.block).update(started_at=at, worker=data.worker)
+    elif isinstance(data, e.BlockCompleted):
+        _block(row, data.block).update(status="completed", ended_at=at, output=data.output)
+    elif isinstance(data, e.BlockFailed):
+        _block(row, data.block).update(
+            status="waiting" if data.will_retry else "failed",
+            ended_at=at,
+            error={"type": data.error_type, "message": data.message},
+        )
+    elif isinstance(data, e.BlockSkipped):
+        _block(row, data.block).update(status="skipped", ended_at=at)
+    elif isinstance(data, e.TimerStarted):
+        _block(row, data.block).update(status="waiting", wake_at=rfc3339(data.fire_at))
+    elif isinstance(data, e.RunStatusChanged):
+        row["status"] = data.status
+    elif isinstance(data, e.RunCompleted):
+        row.update(status="completed", output=data.output, ended_at=at)
+    elif isinstance(data, e.RunFailed):
+        row.update(status="failed", error=data.error, ended_at=at)
+    elif isinstance(data, (e.RunCancelled, e.RunTerminated)):
+        status = "cancelled" if isinstance(data, e.RunCancelled) else "terminated"
+        row.update(status=status, ended_at=at)
+        for block in row["blocks"].values():
+            if block["status"] in OPEN_BLOCK:
+                block.update(status="cancelled", ended_at=at)
+    return row

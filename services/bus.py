@@ -1,0 +1,137 @@
+"""NATS plumbing every process shares: connecting, the JetStream topology, leases."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+import nats
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import BadRequestError, KeyWrongLastSequenceError, NotFoundError
+from nats.js.kv import KeyValue
+
+from contracts import subjects
+
+log = logging.getLogger(__name__)
+
+STREAMS = (
+    StreamConfig(
+        name=subjects.EVENTS_STREAM,
+        subjects=[subjects.event_wildcard()],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        duplicate_window=120,
+    ),
+    StreamConfig(
+        name=subjects.TASKS_STREAM,
+        subjects=[f"{subjects.TASK_ROOT}.>"],
+        retention=RetentionPolicy.WORK_QUEUE,
+        storage=StorageType.FILE,
+        duplicate_window=120,
+    ),
+    StreamConfig(
+        name=subjects.TIMERS_STREAM,
+        subjects=["fl.timer.>"],
+        retention=RetentionPolicy.WORK_QUEUE,
+        storage=StorageType.FILE,
+        allow_msg_schedules=True,
+        duplicate_window=120,
+    ),
+)
+
+
+async def connect(url: str, name: str) -> Client:
+    """Connect, retrying forever: NATS may start after us or restart under us."""
+    return await nats.connect(
+        url,
+        name=name,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        connect_timeout=2,
+        allow_reconnect=True,
+    )
+
+
+async def ensure_streams(js: JetStreamContext) -> None:
+    for config in STREAMS:
+        try:
+            await js.add_stream(config)
+        except BadRequestError:
+            # Exists with another config (an older version): bring it up to date.
+            await js.update_stream(config)
+
+
+async def leases(js: JetStreamContext, ttl_seconds: float) -> KeyValue:
+    try:
+        return await js.key_value(subjects.LEASES_BUCKET)
+    except NotFoundError:
+        return await js.create_key_value(bucket=subjects.LEASES_BUCKET, ttl=ttl_seconds)
+
+
+class Lease:
+    """At most one holder of `key` at a time; held while renewed within the bucket's TTL."""
+
+    def __init__(self, kv: KeyValue, key: str, owner: str, ttl_seconds: float) -> None:
+        self.kv = kv
+        self.key = key
+        self.owner = owner.encode()
+        self.ttl = ttl_seconds
+        self.revision: int | None = None
+
+    async def acquire(self) -> bool:
+        try:
+            self.revision = await self.kv.create(self.key, self.owner)
+            return True
+        except KeyWrongLastSequenceError:
+            entry = await self.kv.get(self.key)
+            if entry.value == self.owner:  # Our own lease from before a reconnect.
+                self.revision = entry.revision
+                return await self.renew()
+            return False
+
+    async def renew(self) -> bool:
+        try:
+            assert self.revision is not None
+            self.revision = await self.kv.update(self.key, self.owner, last=self.revision)
+            return True
+        except Exception:
+            self.revision = None
+            return False
+
+    async def release(self) -> None:
+        if self.revision is not None:
+            try:
+                await self.kv.delete(self.key, last=self.revision)
+            except Exception:
+                log.debug("lease %s: release failed", self.key)
+            self.revision = None
+
+    async def hold(self, work: Callable[[], Awaitable[None]], stop: asyncio.Event) -> None:
+        """Run `work` while holding the lease; cancel it the moment the lease is lost."""
+        while not stop.is_set():
+            if not await self.acquire():
+                await _wait(stop, self.ttl / 3)
+                continue
+            log.info("lease %s acquired", self.key)
+            task = asyncio.create_task(work())
+            try:
+                while not stop.is_set() and not task.done():
+                    await _wait(stop, self.ttl / 3)
+                    if not await self.renew():
+                        log.warning("lease %s lost", self.key)
+                        break
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+                if task.done() and not task.cancelled() and task.exception():
+                    log.error("lease %s work failed", self.key, exc_info=task.exception())
+            await self.release()
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)

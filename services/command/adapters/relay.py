@@ -1,0 +1,217 @@
+"""The outbox relay: publishes every stored event, in order, to JetStream.
+
+It follows the event store's notification log. Each event goes to FL_EVENTS with
+`Nats-Msg-Id` = its global position; before it, a scheduled task goes to FL_TASKS and a
+timer becomes a JetStream message schedule on FL_TIMERS. On (re)start it reads the last
+position back from the stream itself, so a crash between commit and publish loses nothing
+and duplicates nothing, and a stream that lost its tail is healed from the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio.to_thread
+from nats.js import JetStreamContext
+from nats.js.api import PubAck
+from nats.js.errors import NotFoundError
+
+from contracts import subjects
+from contracts.events import EVENT_TYPES, BlockScheduled, Envelope, Task, TimerFired, TimerStarted
+from services.command.application import FlowledgerApplication
+
+log = logging.getLogger(__name__)
+
+_SKIP_FIELDS = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic"})
+_ID_FIELD = {"run": "run_id", "workflow": "name"}
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who an aggregate is on the wire: its tenant, kind, public id (and workflow)."""
+
+    tenant: str
+    aggregate: str
+    public_id: str
+    workflow: str | None
+
+
+def _event_data(domain_event: Any) -> dict[str, Any]:
+    return {k: v for k, v in domain_event.__dict__.items() if k not in _SKIP_FIELDS}
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        app: FlowledgerApplication,
+        js: JetStreamContext,
+        poll_seconds: float = 0.05,
+        batch_size: int = 1000,
+    ) -> None:
+        self.app = app
+        self.js = js
+        self.poll_seconds = poll_seconds
+        self.batch_size = batch_size
+        self.wake = asyncio.Event()
+        self.published_position = 0
+        self._identities: OrderedDict[uuid.UUID, Identity] = OrderedDict()
+
+    # ----- where to resume -----------------------------------------------------------
+
+    async def last_position_in_stream(self) -> int:
+        """The position of the last event the stream holds (0 when empty)."""
+        info = await self.js.stream_info(subjects.EVENTS_STREAM)
+        seq = info.state.last_seq
+        # Walk back over deleted messages: the tail may have been lost or removed.
+        while seq >= max(1, info.state.first_seq):
+            try:
+                msg = await self.js.get_msg(subjects.EVENTS_STREAM, seq)
+            except NotFoundError:
+                seq -= 1
+                continue
+            return int((msg.headers or {})[subjects.POSITION_HEADER])
+        return 0
+
+    # ----- the loop --------------------------------------------------------------------
+
+    async def run(self) -> None:
+        position = await self.last_position_in_stream()
+        # Positions above this are not in the stream: a "duplicate" for one means it was
+        # lost from the stream after being published, and must be published again.
+        stream_tail = position
+        log.info("relay resuming after position %d", position)
+        while True:
+            notifications = await anyio.to_thread.run_sync(
+                lambda: self.app.recorder.select_notifications(
+                    start=position + 1, limit=self.batch_size
+                )
+            )
+            if not notifications:
+                self.wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), timeout=self.poll_seconds)
+                continue
+            await self.publish(notifications, stream_tail)
+            position = notifications[-1].id
+            self.published_position = position
+
+    async def publish(self, notifications: Iterable[Any], stream_tail: int) -> None:
+        pending: list[tuple[asyncio.Future[PubAck], str, bytes, dict[str, str], int]] = []
+        for notification in notifications:
+            for subject, payload, headers in self._messages(notification):
+                future = await self.js.publish_async(subject, payload, headers=headers)
+                pending.append((future, subject, payload, headers, notification.id))
+        for future, subject, payload, headers, position in pending:
+            ack = await future
+            if ack.duplicate and position > stream_tail and subject.startswith(
+                subjects.EVENT_ROOT
+            ):
+                healed = {**headers, subjects.MSG_ID_HEADER: f"{position}-{uuid.uuid4().hex}"}
+                await self.js.publish(subject, payload, headers=healed)
+
+    def _messages(self, notification: Any) -> list[tuple[str, bytes, dict[str, str]]]:
+        domain_event = self.app.mapper.to_domain_event(notification)
+        event_type = type(domain_event).__name__
+        data = EVENT_TYPES[event_type].model_validate(_event_data(domain_event))
+        identity = self._identity(domain_event.originator_id, data)
+        position = notification.id
+        messages: list[tuple[str, bytes, dict[str, str]]] = []
+
+        if isinstance(data, BlockScheduled) and data.execution == "task":
+            task = Task(
+                tenant=identity.tenant,
+                run_id=identity.public_id,
+                workflow=identity.workflow or "",
+                block=data.block,
+                attempt=data.attempt,
+                type=data.type,
+                config=data.config,
+                context=data.context,
+            )
+            messages.append(
+                (
+                    subjects.task_subject(identity.tenant, data.queue),
+                    task.model_dump_json().encode(),
+                    {subjects.MSG_ID_HEADER: f"task-{position}"},
+                )
+            )
+        elif isinstance(data, TimerStarted):
+            fired = TimerFired(
+                tenant=identity.tenant,
+                run_id=identity.public_id,
+                block=data.block,
+                attempt=data.attempt,
+                purpose=data.purpose,
+            )
+            messages.append(
+                (
+                    subjects.timer_schedule_subject(identity.tenant, data.timer_id),
+                    fired.model_dump_json().encode(),
+                    {
+                        subjects.MSG_ID_HEADER: f"timer-{position}",
+                        subjects.SCHEDULE_HEADER: f"@at {_rfc3339(data.fire_at)}",
+                        subjects.SCHEDULE_TARGET_HEADER: subjects.timer_fired_subject(
+                            identity.tenant
+                        ),
+                    },
+                )
+            )
+
+        envelope = Envelope(
+            id=str(uuid.uuid5(domain_event.originator_id, str(domain_event.originator_version))),
+            type=event_type,
+            occurred_at=domain_event.timestamp,
+            tenant=identity.tenant,
+            aggregate=identity.aggregate,
+            aggregate_id=identity.public_id,
+            aggregate_version=domain_event.originator_version,
+            position=position,
+            correlation_id=identity.public_id,
+            data=data.model_dump(mode="json"),
+        )
+        messages.append(
+            (
+                subjects.event_subject(identity.tenant, identity.aggregate, event_type),
+                envelope.model_dump_json().encode(),
+                {
+                    subjects.MSG_ID_HEADER: str(position),
+                    subjects.POSITION_HEADER: str(position),
+                    subjects.EVENT_TYPE_HEADER: event_type,
+                },
+            )
+        )
+        return messages
+
+    def _identity(self, originator_id: uuid.UUID, data: Any) -> Identity:
+        known = self._identities.get(originator_id)
+        if known is not None:
+            self._identities.move_to_end(originator_id)
+            return known
+        created = data if hasattr(data, "tenant") else self._created_event_data(originator_id)
+        aggregate = type(created).AGGREGATE
+        identity = Identity(
+            tenant=created.tenant,
+            aggregate=aggregate,
+            public_id=getattr(created, _ID_FIELD[aggregate]),
+            workflow=getattr(created, "workflow", None),
+        )
+        self._identities[originator_id] = identity
+        if len(self._identities) > 100_000:
+            self._identities.popitem(last=False)
+        return identity
+
+    def _created_event_data(self, originator_id: uuid.UUID) -> Any:
+        first = next(iter(self.app.events.get(originator_id, lte=1)))
+        return EVENT_TYPES[type(first).__name__].model_validate(_event_data(first))

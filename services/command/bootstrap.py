@@ -1,0 +1,67 @@
+"""Composition root of the command service: store, committer, handlers, relay, timers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+from faststream.nats import NatsBroker
+
+from contracts import subjects
+from services import bus
+from services.command.adapters.event_store import store_environment
+from services.command.adapters.relay import OutboxRelay
+from services.command.adapters.timers import TimerConsumer
+from services.command.application import CommandProcessor, FlowledgerApplication
+from services.command.committer import GroupCommitter
+from services.command.entrypoints.nats_handlers import register_command_handlers
+from services.readiness import mark_ready
+from services.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def build_application(event_store_url: str) -> FlowledgerApplication:
+    return FlowledgerApplication(env=store_environment(event_store_url))
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def run_command_service(settings: Settings, stop: asyncio.Event) -> None:
+    app = build_application(settings.event_store_url)
+    nc = await bus.connect(settings.nats_url, "flowledger-command")
+    js = nc.jetstream()
+    await bus.ensure_streams(js)
+    relay = OutboxRelay(app, js, settings.relay_poll_seconds)
+    committer = GroupCommitter(
+        CommandProcessor(app, utc_now), settings.command_batch_max, on_commit=relay.wake.set
+    )
+    broker = NatsBroker(settings.nats_url, logger=None, max_reconnect_attempts=-1)
+    register_command_handlers(broker, committer, settings.max_body_bytes)
+    lease = bus.Lease(
+        await bus.leases(js, settings.lease_ttl_seconds),
+        subjects.RELAY_LEASE_KEY,
+        owner=settings.worker_id,
+        ttl_seconds=settings.lease_ttl_seconds,
+    )
+    committer.start()
+    await broker.start()
+    background = [
+        asyncio.create_task(lease.hold(relay.run, stop), name="relay"),
+        asyncio.create_task(TimerConsumer(js, committer.submit).run(), name="timers"),
+    ]
+    mark_ready()
+    log.info("command service ready")
+    try:
+        await stop.wait()
+    finally:
+        await broker.stop()
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        await committer.stop()
+        await nc.drain()
+        app.close()

@@ -1,0 +1,78 @@
+"""Request/reply on `fl.cmd.<tenant>.<aggregate>.<command>`, queue group `command`.
+
+Parses and validates the command at the edge (bad input never reaches the store), then
+hands it to the group committer and answers with its reply.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any
+
+from faststream.nats import NatsBroker, NatsMessage
+from pydantic import ValidationError
+
+from contracts import subjects
+from contracts.commands import StartRun, command_class
+from contracts.errors import ErrorBody, ErrorType
+from contracts.replies import Reply
+from services.command.committer import GroupCommitter
+
+log = logging.getLogger(__name__)
+
+
+async def _raw_body(message: Any, original: Any = None) -> bytes:
+    """Hand the handler the bytes as they came, so malformed JSON gets a proper reply."""
+    return bytes(message.body)
+
+
+def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
+    return [
+        {"path": ".".join(str(p) for p in e["loc"]), "message": e["msg"], "type": e["type"]}
+        for e in exc.errors(include_url=False, include_context=False, include_input=False)
+    ]
+
+
+async def dispatch(
+    committer: GroupCommitter, subject: str, body: bytes, max_bytes: int
+) -> Reply:
+    try:
+        tenant, aggregate, name = subjects.parse_command_subject(subject)
+        subjects.check_token(tenant, "tenant")
+        cls = command_class(aggregate, name)
+    except (ValueError, KeyError):
+        return ErrorBody.of(ErrorType.NOT_FOUND, f"no such command subject {subject!r}")
+    if len(body) > max_bytes:
+        return ErrorBody.of(
+            ErrorType.PAYLOAD_TOO_LARGE, f"command body over {max_bytes} bytes", limit=max_bytes
+        )
+    try:
+        data = json.loads(body or b"{}")
+    except ValueError as exc:
+        return ErrorBody.of(ErrorType.BAD_REQUEST, f"malformed JSON: {exc}")
+    try:
+        command = cls.model_validate(data)
+    except ValidationError as exc:
+        return ErrorBody.of(
+            ErrorType.VALIDATION_ERROR, "invalid command", errors=validation_details(exc)
+        )
+    if isinstance(command, StartRun) and command.id is None:
+        command.id = uuid.uuid4().hex
+    try:
+        return await committer.submit(tenant, command)
+    except Exception:
+        log.exception("event store unavailable")
+        return ErrorBody.of(ErrorType.UNAVAILABLE, "the event store is unavailable; retry")
+
+
+def register_command_handlers(
+    broker: NatsBroker, committer: GroupCommitter, max_bytes: int
+) -> None:
+    @broker.subscriber(
+        subjects.command_wildcard(), queue=subjects.COMMAND_QUEUE_GROUP, decoder=_raw_body
+    )
+    async def handle_command(body: bytes, msg: NatsMessage) -> dict[str, Any]:
+        reply = await dispatch(committer, msg.raw_message.subject, body, max_bytes)
+        return reply.model_dump(mode="json")

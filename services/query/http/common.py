@@ -1,0 +1,141 @@
+"""What every controller shares: the tenant, body parsing, read-your-writes, error bodies."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import anyio.to_thread
+from litestar import Request, Response
+from litestar.exceptions import HTTPException
+from pydantic import BaseModel, ValidationError
+
+from contracts import subjects
+from contracts.errors import ErrorBody, ErrorType, FlowledgerError
+from contracts.replies import Accepted
+from services.query.commands import CommandBus
+from services.query.readers import Readers
+
+M = TypeVar("M", bound=BaseModel)
+
+# Until API keys arrive, the tenant is named by this header (default: "default").
+TENANT_HEADER = "X-Flowledger-Tenant"
+DEFAULT_TENANT = "default"
+
+
+@dataclass
+class QueryContext:
+    """The services a controller needs, built once by the composition root."""
+
+    bus: CommandBus
+    readers: Readers
+    min_position_wait: float
+
+
+def tenant_of(request: Request[Any, Any, Any]) -> str:
+    tenant = request.headers.get(TENANT_HEADER, DEFAULT_TENANT)
+    try:
+        return subjects.check_token(tenant, "tenant")
+    except ValueError as exc:
+        raise FlowledgerError(ErrorType.BAD_REQUEST, str(exc)) from exc
+
+
+def validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    return [
+        {"path": ".".join(str(p) for p in e["loc"]), "message": e["msg"], "type": e["type"]}
+        for e in exc.errors(include_url=False, include_context=False, include_input=False)
+    ]
+
+
+async def parse_body(request: Request[Any, Any, Any], max_bytes: int) -> Any:
+    raw = await request.body()
+    if len(raw) > max_bytes:
+        raise FlowledgerError(
+            ErrorType.PAYLOAD_TOO_LARGE, f"request body over {max_bytes} bytes", limit=max_bytes
+        )
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise FlowledgerError(ErrorType.BAD_REQUEST, f"malformed JSON: {exc}") from exc
+
+
+def build(model: type[M], data: Any) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise FlowledgerError(
+            ErrorType.VALIDATION_ERROR, "invalid request", errors=validation_errors(exc)
+        ) from exc
+
+
+def written(body: Any, accepted: Accepted, status_code: int = 200) -> Response[Any]:
+    """A write's response: its body and the position to read your write at."""
+    return Response(
+        body,
+        status_code=status_code,
+        headers={subjects.HTTP_POSITION_HEADER: str(accepted.position)},
+    )
+
+
+async def wait_for_position(request: Request[Any, Any, Any], ctx: QueryContext) -> None:
+    """Honour X-Flowledger-Min-Position: wait (bounded) until the read models reach it."""
+    wanted_text = request.headers.get(subjects.HTTP_MIN_POSITION_HEADER)
+    if not wanted_text:
+        return
+    try:
+        wanted = int(wanted_text)
+    except ValueError as exc:
+        raise FlowledgerError(
+            ErrorType.BAD_REQUEST, f"{subjects.HTTP_MIN_POSITION_HEADER} must be an integer"
+        ) from exc
+    deadline = time.monotonic() + ctx.min_position_wait
+    while True:
+        reached = await anyio.to_thread.run_sync(ctx.readers.get_position)
+        if reached >= wanted:
+            return
+        if time.monotonic() > deadline:
+            raise FlowledgerError(
+                ErrorType.UNAVAILABLE,
+                f"read models are at position {reached}, not yet {wanted}; retry",
+                position=reached,
+                retry_after=1,
+            )
+        await asyncio.sleep(0.01)
+
+
+def error_response(body: ErrorBody) -> Response[Any]:
+    headers = {}
+    if body.error.type is ErrorType.UNAVAILABLE:
+        headers["Retry-After"] = str(body.error.details.get("retry_after", 1))
+    return Response(body.model_dump(mode="json"), status_code=body.http_status, headers=headers)
+
+
+def flowledger_error_handler(_: Request[Any, Any, Any], exc: FlowledgerError) -> Response[Any]:
+    return error_response(exc.body())
+
+
+_HTTP_TYPES = {
+    400: ErrorType.BAD_REQUEST,
+    401: ErrorType.UNAUTHORIZED,
+    403: ErrorType.FORBIDDEN,
+    404: ErrorType.NOT_FOUND,
+    405: ErrorType.BAD_REQUEST,
+    413: ErrorType.PAYLOAD_TOO_LARGE,
+    429: ErrorType.RATE_LIMITED,
+    503: ErrorType.UNAVAILABLE,
+}
+
+
+def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    type_ = _HTTP_TYPES.get(exc.status_code, ErrorType.BAD_REQUEST)
+    body = ErrorBody.of(type_, str(exc.detail))
+    return Response(body.model_dump(mode="json"), status_code=exc.status_code)
+
+
+def internal_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    return error_response(ErrorBody.of(ErrorType.INTERNAL, "internal error"))

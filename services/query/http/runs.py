@@ -1,0 +1,92 @@
+"""`/v1/runs` and `/v1/workflows/{name}/runs`: start, get, list, and control."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio.to_thread
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import State
+from litestar.params import Parameter
+
+from contracts.api import RunAccepted, RunPage, RunView
+from contracts.commands import CancelRun, PauseRun, ResumeRun, StartRun, TerminateRun
+from contracts.errors import ErrorType, FlowledgerError
+from services.query.http.common import (
+    QueryContext,
+    build,
+    parse_body,
+    tenant_of,
+    wait_for_position,
+    written,
+)
+
+_CONTROLS = {
+    "cancel": CancelRun,
+    "pause": PauseRun,
+    "resume": ResumeRun,
+    "terminate": TerminateRun,
+}
+
+
+class StartRunController(Controller):
+    path = "/v1/workflows/{name:str}/runs"
+    tags = ["runs"]
+
+    @post("/", status_code=201)
+    async def start_run(
+        self, request: Request[Any, Any, Any], state: State, name: str
+    ) -> Response[RunAccepted]:
+        """Start a run: `input`, optional `id` and `metadata`. 201 with the run."""
+        ctx: QueryContext = state.ctx
+        body = await parse_body(request, state.max_body_bytes)
+        if not isinstance(body, dict):
+            raise FlowledgerError(ErrorType.VALIDATION_ERROR, "the body must be a JSON object")
+        command = build(StartRun, {**body, "workflow": name})
+        accepted = await ctx.bus.send(tenant_of(request), command)
+        return written(RunAccepted(**accepted.result), accepted, 201)
+
+
+class RunController(Controller):
+    path = "/v1/runs"
+    tags = ["runs"]
+
+    @get("/")
+    async def list_runs(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        workflow: str | None = None,
+        status: list[str] | None = None,
+        limit: int = Parameter(default=20, ge=1, le=1000),
+        cursor: str | None = None,
+    ) -> RunPage:
+        """Newest first; filter by `workflow` and `status` (several); page with `cursor`."""
+        ctx: QueryContext = state.ctx
+        await wait_for_position(request, ctx)
+        statuses = [s for item in status or [] for s in item.split(",") if s]
+        return await anyio.to_thread.run_sync(
+            ctx.readers.list_runs, tenant_of(request), workflow, statuses, limit, cursor
+        )
+
+    @get("/{run_id:str}")
+    async def get_run(
+        self, request: Request[Any, Any, Any], state: State, run_id: str
+    ) -> RunView:
+        ctx: QueryContext = state.ctx
+        await wait_for_position(request, ctx)
+        return await anyio.to_thread.run_sync(ctx.readers.get_run, tenant_of(request), run_id)
+
+    @post("/{run_id:str}/{action:str}", status_code=200)
+    async def control_run(
+        self, request: Request[Any, Any, Any], state: State, run_id: str, action: str
+    ) -> Response[dict[str, Any]]:
+        """`cancel`, `pause`, `resume`, `terminate`; 409 INVALID_RUN_STATE if not allowed."""
+        ctx: QueryContext = state.ctx
+        if action not in _CONTROLS:
+            raise FlowledgerError(ErrorType.NOT_FOUND, f"no run action {action!r}")
+        body = await parse_body(request, state.max_body_bytes)
+        reason = body.get("reason") if isinstance(body, dict) else None
+        command = build(_CONTROLS[action], {"run_id": run_id, "reason": reason})
+        accepted = await ctx.bus.send(tenant_of(request), command)
+        return written(accepted.result, accepted)

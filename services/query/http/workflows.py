@@ -1,0 +1,78 @@
+"""`/v1/workflows`: put, get, list, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio.to_thread
+from litestar import Controller, Request, Response, delete, get, put
+from litestar.datastructures import State
+from litestar.params import Parameter
+
+from contracts.api import WorkflowPage, WorkflowSaved, WorkflowView
+from contracts.commands import DeleteWorkflow, PutWorkflow
+from contracts.definitions import NAME_PATTERN
+from services.query.http.common import (
+    QueryContext,
+    build,
+    parse_body,
+    tenant_of,
+    wait_for_position,
+    written,
+)
+
+
+class WorkflowController(Controller):
+    path = "/v1/workflows"
+    tags = ["workflows"]
+
+    @put("/{name:str}", status_code=200)
+    async def put_workflow(
+        self, request: Request[Any, Any, Any], state: State, name: str
+    ) -> Response[WorkflowSaved]:
+        """Create a workflow, or save a new version if the definition changed (201 / 200)."""
+        ctx: QueryContext = state.ctx
+        body = await parse_body(request, state.max_body_bytes)
+        if isinstance(body, dict):
+            body.setdefault("name", name)
+        command = build(PutWorkflow, {"name": name, "definition": body})
+        accepted = await ctx.bus.send(tenant_of(request), command)
+        saved = WorkflowSaved(**accepted.result)
+        return written(saved, accepted, 201 if saved.created else 200)
+
+    @get("/{name:str}")
+    async def get_workflow(
+        self, request: Request[Any, Any, Any], state: State, name: str
+    ) -> WorkflowView:
+        ctx: QueryContext = state.ctx
+        await wait_for_position(request, ctx)
+        return await anyio.to_thread.run_sync(ctx.readers.get_workflow, tenant_of(request), name)
+
+    @get("/")
+    async def list_workflows(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        name: str | None = None,
+        limit: int = Parameter(default=20, ge=1, le=1000),
+        offset: int = Parameter(default=0, ge=0),
+        cursor: str | None = None,
+    ) -> WorkflowPage:
+        ctx: QueryContext = state.ctx
+        await wait_for_position(request, ctx)
+        start = int(cursor) if cursor and cursor.isdigit() else offset
+        return await anyio.to_thread.run_sync(
+            ctx.readers.list_workflows, tenant_of(request), name, limit, start
+        )
+
+    @delete("/{name:str}", status_code=200)
+    async def delete_workflow(
+        self, request: Request[Any, Any, Any], state: State, name: str
+    ) -> Response[dict[str, Any]]:
+        ctx: QueryContext = state.ctx
+        command = build(DeleteWorkflow, {"name": name})
+        accepted = await ctx.bus.send(tenant_of(request), command)
+        return written(accepted.result, accepted)
+
+
+__all__ = ["NAME_PATTERN", "WorkflowController"]

@@ -1,0 +1,18 @@
+"""Say a process is ready: `flowledger dev` (and the tests) wait for this file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+READY_FILE_ENV = "FL_READY_FILE"
+
+
+def mark_ready(detail: str | None = None) -> None:
+    """Write the ready file named by FL_READY_FILE (the query service writes its port)."""
+    path = os.environ.get(READY_FILE_ENV)
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(f"{path}.tmp")
+        tmp.write_text(detail if detail is not None else str(os.getpid()))
+        tmp.replace(path)

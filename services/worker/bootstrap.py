@@ -1,0 +1,37 @@
+"""Composition root of the worker: one NATS connection, one consumer per queue."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from services import bus
+from services.readiness import mark_ready
+from services.settings import Settings
+from services.worker.runner import Worker
+
+log = logging.getLogger(__name__)
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
+    nc = await bus.connect(settings.nats_url, f"flowledger-worker-{settings.worker_id}")
+    await bus.ensure_streams(nc.jetstream())
+    worker = Worker(
+        nc,
+        settings.worker_id,
+        settings.worker_concurrency,
+        settings.task_ack_wait_seconds,
+        settings.command_timeout_seconds,
+    )
+    serving = [asyncio.create_task(worker.serve(q)) for q in settings.worker_queues]
+    mark_ready()
+    log.info("worker %s serving %s", settings.worker_id, settings.worker_queues)
+    try:
+        await stop.wait()
+    finally:
+        for task in serving:
+            task.cancel()
+        await asyncio.gather(*serving, return_exceptions=True)
+        # Graceful drain: finish the blocks in hand before leaving.
+        await worker.drain()
+        await nc.drain()
