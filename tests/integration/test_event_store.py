@@ -1,0 +1,109 @@
+"""The command processor on both event stores: group commit and conflict retries."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from contracts.commands import CancelRun, CompleteBlock, PutWorkflow, StartRun
+from contracts.errors import ErrorBody, ErrorType
+from contracts.replies import Accepted
+from services.command.application import CommandProcessor, Envelope
+from services.command.bootstrap import build_application
+from services.command.domain.run import Run, run_aggregate_id
+from tests.support.builders import definition, diamond
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def test_a_batch_of_commands_is_one_transaction(store_url: str) -> None:
+    app = build_application(store_url)
+    saves: list[int] = []
+    original = app.save
+
+    def counting_save(*aggregates: Any, **kwargs: Any) -> Any:
+        saves.append(len(aggregates))
+        return original(*aggregates, **kwargs)
+
+    app.save = counting_save  # type: ignore[method-assign]
+    processor = CommandProcessor(app, now)
+    batch = [Envelope("t1", PutWorkflow(name="wf", definition=definition(diamond())))]
+    batch += [Envelope("t1", StartRun(workflow="wf", id=f"r{i}")) for i in range(200)]
+    replies = processor.process(batch)
+    assert all(isinstance(r, Accepted) for r in replies)
+    assert saves == [201]
+    positions = [r.position for r in replies if isinstance(r, Accepted)]
+    assert positions == sorted(positions) and len(set(positions)) == 201
+
+
+def test_rejections_in_a_batch_do_not_sink_the_others(store_url: str) -> None:
+    processor = CommandProcessor(build_application(store_url), now)
+    replies = processor.process(
+        [
+            Envelope("t1", StartRun(workflow="missing", id="x")),
+            Envelope("t1", PutWorkflow(name="wf", definition=definition(diamond()))),
+            Envelope("t1", StartRun(workflow="wf", id="r1")),
+            Envelope("t1", StartRun(workflow="wf", id="r1")),
+        ]
+    )
+    assert isinstance(replies[0], ErrorBody)
+    assert replies[0].error.type is ErrorType.WORKFLOW_NOT_FOUND
+    assert isinstance(replies[1], Accepted) and isinstance(replies[2], Accepted)
+    assert isinstance(replies[3], ErrorBody)
+    assert replies[3].error.type is ErrorType.RUN_ALREADY_EXISTS
+
+
+def test_a_conflicting_write_is_reloaded_and_decided_again(store_url: str) -> None:
+    app_a = build_application(store_url)
+    app_b = build_application(store_url)
+    setup = CommandProcessor(app_a, now).process(
+        [
+            Envelope("t1", PutWorkflow(name="wf", definition=definition(diamond()))),
+            Envelope("t1", StartRun(workflow="wf", id="r1")),
+        ]
+    )
+    assert all(isinstance(r, Accepted) for r in setup)
+
+    # B cancels the run after A has decided, but before A saves.
+    original = app_a.save
+    interleaved = []
+
+    def save_after_a_concurrent_writer(*aggregates: Any, **kwargs: Any) -> Any:
+        if not interleaved:
+            interleaved.append(
+                CommandProcessor(app_b, now).process([Envelope("t1", CancelRun(run_id="r1"))])
+            )
+        return original(*aggregates, **kwargs)
+
+    app_a.save = save_after_a_concurrent_writer  # type: ignore[method-assign]
+    [reply] = CommandProcessor(app_a, now).process(
+        [Envelope("t1", CompleteBlock(run_id="r1", block="prepare", attempt=1, output={}))]
+    )
+    assert isinstance(interleaved[0][0], Accepted)
+    # Re-decided on the reloaded (cancelled) run: the late result is ignored, not saved.
+    assert isinstance(reply, Accepted) and reply.result == {"accepted": False}
+    reader = build_application(store_url)
+    run = reader.repository.get(run_aggregate_id("t1", "r1"))
+    assert isinstance(run, Run)
+    assert run.status.value == "cancelled"
+    assert run.blocks["prepare"]["status"] == "cancelled"
+
+
+def test_tenants_are_isolated_in_the_store(store_url: str) -> None:
+    processor = CommandProcessor(build_application(store_url), now)
+    run_id = uuid.uuid4().hex
+    replies = processor.process(
+        [
+            Envelope("t1", PutWorkflow(name="wf", definition=definition(diamond()))),
+            Envelope("t1", StartRun(workflow="wf", id=run_id)),
+            Envelope("t2", StartRun(workflow="wf", id="other")),
+            Envelope("t2", CancelRun(run_id=run_id)),
+        ]
+    )
+    assert isinstance(replies[2], ErrorBody)
+    assert replies[2].error.type is ErrorType.WORKFLOW_NOT_FOUND
+    assert isinstance(replies[3], ErrorBody)
+    assert replies[3].error.type is ErrorType.RUN_NOT_FOUND

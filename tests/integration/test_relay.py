@@ -1,0 +1,135 @@
+"""The outbox relay against a real NATS and both event stores."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import nats
+import pytest
+from nats.js import JetStreamContext
+
+from contracts import subjects
+from contracts.commands import PutWorkflow, StartRun
+from services import bus
+from services.command.adapters.relay import OutboxRelay
+from services.command.application import CommandProcessor, Envelope, FlowledgerApplication
+from services.command.bootstrap import build_application
+from tests.support.builders import definition, diamond
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+async def js(nats_url: str) -> AsyncIterator[JetStreamContext]:
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    await bus.ensure_streams(js)
+    yield js
+    await nc.close()
+
+
+def write_runs(app: FlowledgerApplication, runs: int) -> int:
+    """Save a workflow and `runs` starts; return the last position written."""
+    processor = CommandProcessor(app, lambda: datetime.now(UTC))
+    batch = [Envelope("t1", PutWorkflow(name="wf", definition=definition(diamond())))]
+    batch += [
+        Envelope("t1", StartRun(workflow="wf", id=uuid.uuid4().hex, input={"n": i}))
+        for i in range(runs)
+    ]
+    replies = processor.process(batch)
+    return max(r.position for r in replies)  # type: ignore[union-attr]
+
+
+async def stream_positions(js: JetStreamContext) -> list[int]:
+    info = await js.stream_info(subjects.EVENTS_STREAM)
+    positions = []
+    for seq in range(info.state.first_seq, info.state.last_seq + 1):
+        try:
+            msg = await js.get_msg(subjects.EVENTS_STREAM, seq)
+        except nats.js.errors.NotFoundError:
+            continue
+        positions.append(int(msg.headers[subjects.POSITION_HEADER]))
+    return positions
+
+
+async def relay_until(relay: OutboxRelay, position: int, timeout: float = 20.0) -> None:
+    task = asyncio.create_task(relay.run())
+    try:
+        async with asyncio.timeout(timeout):
+            while relay.published_position < position:
+                if task.done():
+                    task.result()
+                await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_commit_then_crash_before_publish_loses_nothing(
+    js: JetStreamContext, store_url: str
+) -> None:
+    app = build_application(store_url)
+    last = write_runs(app, 20)  # Committed; no relay ran: the "crash" before publishing.
+    await relay_until(OutboxRelay(app, js), last)
+    assert await stream_positions(js) == list(range(1, last + 1))
+
+
+async def test_relay_killed_mid_publish_resumes_without_duplicates(
+    js: JetStreamContext, store_url: str
+) -> None:
+    app = build_application(store_url)
+    first = write_runs(app, 30)
+    relay = OutboxRelay(app, js, batch_size=7)
+    task = asyncio.create_task(relay.run())
+    async with asyncio.timeout(10):
+        while relay.published_position < 20:
+            await asyncio.sleep(0)
+    task.cancel()  # Killed between two batches, or in the middle of one.
+    await asyncio.gather(task, return_exceptions=True)
+    second = write_runs(app, 10)
+    assert second > first
+    await relay_until(OutboxRelay(app, js), second)
+    positions = await stream_positions(js)
+    assert positions == list(range(1, second + 1)), "every event once, in order"
+
+
+async def test_stream_that_lost_its_tail_is_healed_from_the_store(
+    js: JetStreamContext, store_url: str
+) -> None:
+    app = build_application(store_url)
+    last = write_runs(app, 10)
+    await relay_until(OutboxRelay(app, js), last)
+    info = await js.stream_info(subjects.EVENTS_STREAM)
+    for seq in range(info.state.last_seq - 9, info.state.last_seq + 1):
+        await js.delete_msg(subjects.EVENTS_STREAM, seq)
+    assert len(await stream_positions(js)) == last - 10
+    await relay_until(OutboxRelay(app, js), last)
+    assert await stream_positions(js) == list(range(1, last + 1))
+
+
+async def test_tasks_and_timers_are_published(js: JetStreamContext, store_url: str) -> None:
+    app = build_application(store_url)
+    last = write_runs(app, 3)
+    await relay_until(OutboxRelay(app, js), last)
+    tasks = await js.stream_info(subjects.TASKS_STREAM)
+    assert tasks.state.messages == 3  # Each run's first block, a `set`, is a task.
+
+
+async def test_only_one_relay_holds_the_lease(js: JetStreamContext) -> None:
+    kv = await bus.leases(js, ttl_seconds=2)
+    key = f"relay-{uuid.uuid4().hex}"
+    first = bus.Lease(kv, key, "a", 2)
+    second = bus.Lease(kv, key, "b", 2)
+    assert await first.acquire()
+    assert not await second.acquire()
+    assert await first.renew()
+    await first.release()
+    assert await second.acquire()

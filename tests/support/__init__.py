@@ -1,0 +1,1 @@
+"""Test infrastructure: real NATS and PostgreSQL, and the real processes."""

