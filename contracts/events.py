@@ -195,7 +195,7 @@ class Task(BaseModel):
     context: dict[str, Any] | None = None
 
 
-class TimerFired(BaseModel):
+class TimerMessage(BaseModel):
     """The body of a timer's message schedule, delivered when it fires."""
 
     tenant: str

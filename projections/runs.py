@@ -52,8 +52,9 @@ def apply(row: dict[str, Any] | None, envelope: e.Envelope) -> dict[str, Any] | 
     if isinstance(data, e.BlockScheduled):
         block = _block(row, data.block)
         block.update(status="running", attempts=data.attempt, scheduled_at=at)
-        block.pop("ended_at", None)
-        block.pop("error", None)
+        # A new attempt: forget the previous attempt's timings, worker and error.
+        for stale in ("started_at", "ended_at", "worker", "error", "wake_at"):
+            block.pop(stale, None)
     elif isinstance(data, e.BlockStarted):
         _block(row, data.block).update(started_at=at, worker=data.worker)
     elif isinstance(data, e.BlockCompleted):

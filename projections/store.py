@@ -92,9 +92,13 @@ class ReadStore:
             self._store_runs(conn, before_runs, run_rows)
             self._store_workflows(conn, before_workflows, workflow_rows)
             reached = fresh[-1].position
-            if done == 0 and conn.execute(
-                select(positions.c.name).where(positions.c.name == PROJECTION)
-            ).first() is None:
+            if (
+                done == 0
+                and conn.execute(
+                    select(positions.c.name).where(positions.c.name == PROJECTION)
+                ).first()
+                is None
+            ):
                 conn.execute(positions.insert().values(name=PROJECTION, position=reached))
             else:
                 conn.execute(
@@ -129,11 +133,15 @@ class ReadStore:
         for tenant, name in {(e.tenant, e.aggregate_id) for e in envelopes}:
             if not any(e.aggregate == "workflow" and e.aggregate_id == name for e in envelopes):
                 continue
-            found = conn.execute(
-                select(workflows_table).where(
-                    workflows_table.c.tenant == tenant, workflows_table.c.name == name
+            found = (
+                conn.execute(
+                    select(workflows_table).where(
+                        workflows_table.c.tenant == tenant, workflows_table.c.name == name
+                    )
                 )
-            ).mappings().first()
+                .mappings()
+                .first()
+            )
             rows[(tenant, name)] = dict(found) if found else None
         return rows
 
@@ -157,7 +165,7 @@ class ReadStore:
                     .where(runs_table.c.tenant == key[0], runs_table.c.id == key[1])
                     .values(**row)
                 )
-            changes = workflows.run_count_changes(old and old["status"], row["status"])
+            changes = workflows.run_count_changes(old["status"] if old else None, row["status"])
             for status, delta in changes.items():
                 ckey = (row["tenant"], row["workflow"], status)
                 counts[ckey] = counts.get(ckey, 0) + delta

@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 
+from services.readiness import clear_ready
 from services.settings import Settings, load_settings
 
 Role = Callable[[Settings, asyncio.Event], Awaitable[None]]
@@ -45,6 +46,7 @@ async def _serve(role: Role, settings: Settings) -> None:
 
 
 def run_role(name: str) -> None:
+    clear_ready()
     logging.basicConfig(
         level=os.environ.get("FL_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

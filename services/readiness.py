@@ -16,3 +16,10 @@ def mark_ready(detail: str | None = None) -> None:
         tmp = Path(f"{path}.tmp")
         tmp.write_text(detail if detail is not None else str(os.getpid()))
         tmp.replace(path)
+
+
+def clear_ready() -> None:
+    """At start: a ready file left by an earlier run of this container must not count."""
+    path = os.environ.get(READY_FILE_ENV)
+    if path:
+        Path(path).unlink(missing_ok=True)

@@ -65,7 +65,10 @@ async def run_query_service(settings: Settings, stop: asyncio.Event) -> None:
     )
     app = create_app(ctx, settings.max_body_bytes)
     config = uvicorn.Config(
-        app, host=settings.http_host, port=settings.http_port, log_level="warning",
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_level="warning",
         lifespan="on",
     )
     server = uvicorn.Server(config)
@@ -92,4 +95,3 @@ def _bound_port(server: Any) -> int:
         for sock in srv.sockets:
             return int(sock.getsockname()[1])
     raise RuntimeError("uvicorn bound no socket")
-

@@ -25,11 +25,11 @@ class CommandBus:
             )
         except (NoRespondersError, NatsTimeoutError, TimeoutError) as exc:
             raise FlowledgerError(
-                ErrorType.UNAVAILABLE, "the command service did not answer; retry",
+                ErrorType.UNAVAILABLE,
+                "the command service did not answer; retry",
                 retry_after=1,
             ) from exc
         reply = parse_reply(msg.data)
         if isinstance(reply, ErrorBody):
             raise FlowledgerError(reply.error.type, reply.error.message, **reply.error.details)
         return reply
-

@@ -49,13 +49,17 @@ class Readers:
 
     def get_workflow(self, tenant: str, name: str) -> WorkflowView:
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(workflows).where(
-                    workflows.c.tenant == tenant,
-                    workflows.c.name == name,
-                    workflows.c.deleted.is_(False),
+            row = (
+                conn.execute(
+                    select(workflows).where(
+                        workflows.c.tenant == tenant,
+                        workflows.c.name == name,
+                        workflows.c.deleted.is_(False),
+                    )
                 )
-            ).mappings().first()
+                .mappings()
+                .first()
+            )
             if row is None:
                 raise FlowledgerError(
                     ErrorType.WORKFLOW_NOT_FOUND, f"no workflow named {name!r}", workflow=name
@@ -73,8 +77,11 @@ class Readers:
             total = conn.execute(select(func.count()).select_from(workflows).where(*where)).scalar()
             rows = list(
                 conn.execute(
-                    select(workflows).where(*where).order_by(workflows.c.name)
-                    .limit(limit).offset(offset)
+                    select(workflows)
+                    .where(*where)
+                    .order_by(workflows.c.name)
+                    .limit(limit)
+                    .offset(offset)
                 ).mappings()
             )
             counts = self._run_counts(conn, tenant, [r["name"] for r in rows])
@@ -86,9 +93,11 @@ class Readers:
 
     def get_run(self, tenant: str, run_id: str) -> RunView:
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(runs).where(runs.c.tenant == tenant, runs.c.id == run_id)
-            ).mappings().first()
+            row = (
+                conn.execute(select(runs).where(runs.c.tenant == tenant, runs.c.id == run_id))
+                .mappings()
+                .first()
+            )
         if row is None:
             raise FlowledgerError(ErrorType.RUN_NOT_FOUND, f"no run {run_id!r}", run_id=run_id)
         data = dict(row)
@@ -122,14 +131,21 @@ class Readers:
                 )
             )
         columns = [
-            runs.c.id, runs.c.workflow, runs.c.version, runs.c.status, runs.c.metadata,
-            runs.c.created_at, runs.c.updated_at, runs.c.ended_at,
+            runs.c.id,
+            runs.c.workflow,
+            runs.c.version,
+            runs.c.status,
+            runs.c.metadata,
+            runs.c.created_at,
+            runs.c.updated_at,
+            runs.c.ended_at,
         ]
         with self.engine.connect() as conn:
             total = conn.execute(select(func.count()).select_from(runs).where(*where)).scalar()
             rows = list(
                 conn.execute(
-                    select(*columns).where(*page_where)
+                    select(*columns)
+                    .where(*page_where)
                     .order_by(runs.c.created_at.desc(), runs.c.id.desc())
                     .limit(limit + 1)
                 ).mappings()

@@ -42,9 +42,7 @@ async def js(nats_url: str) -> AsyncIterator[JetStreamContext]:
 def snapshot(store: ReadStore) -> dict[str, list[dict]]:
     with store.engine.connect() as conn:
         return {
-            table.name: sorted(
-                (dict(r) for r in conn.execute(select(table)).mappings()), key=repr
-            )
+            table.name: sorted((dict(r) for r in conn.execute(select(table)).mappings()), key=repr)
             for table in (runs, workflows, workflow_run_counts)
         }
 

@@ -12,12 +12,24 @@ def diamond(sleep_seconds: float = 1.0) -> dict[str, Any]:
     return {
         "blocks": [
             {"id": "prepare", "type": "set", "config": {"values": {"n": "${input.n}"}}},
-            {"id": "nap", "type": "sleep", "needs": ["prepare"],
-             "config": {"seconds": sleep_seconds}},
-            {"id": "double", "type": "transform", "needs": ["prepare"],
-             "config": {"expression": "blocks.prepare.output.n"}},
-            {"id": "join", "type": "set", "needs": ["nap", "double"],
-             "config": {"values": {"n": "${blocks.double.output}"}}},
+            {
+                "id": "nap",
+                "type": "sleep",
+                "needs": ["prepare"],
+                "config": {"seconds": sleep_seconds},
+            },
+            {
+                "id": "double",
+                "type": "transform",
+                "needs": ["prepare"],
+                "config": {"expression": "blocks.prepare.output.n"},
+            },
+            {
+                "id": "join",
+                "type": "set",
+                "needs": ["nap", "double"],
+                "config": {"values": {"n": "${blocks.double.output}"}},
+            },
         ]
     }
 

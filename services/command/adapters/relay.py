@@ -25,7 +25,7 @@ from nats.js.api import PubAck
 from nats.js.errors import NotFoundError
 
 from contracts import subjects
-from contracts.events import EVENT_TYPES, BlockScheduled, Envelope, Task, TimerFired, TimerStarted
+from contracts.events import EVENT_TYPES, BlockScheduled, Envelope, Task, TimerMessage, TimerStarted
 from services.command.application import FlowledgerApplication
 
 log = logging.getLogger(__name__)
@@ -93,11 +93,7 @@ class OutboxRelay:
         stream_tail = position
         log.info("relay resuming after position %d", position)
         while True:
-            notifications = await anyio.to_thread.run_sync(
-                lambda: self.app.recorder.select_notifications(
-                    start=position + 1, limit=self.batch_size
-                )
-            )
+            notifications = await anyio.to_thread.run_sync(self._read_after, position)
             if not notifications:
                 self.wake.clear()
                 with contextlib.suppress(TimeoutError):
@@ -107,6 +103,9 @@ class OutboxRelay:
             position = notifications[-1].id
             self.published_position = position
 
+    def _read_after(self, position: int) -> Any:
+        return self.app.recorder.select_notifications(start=position + 1, limit=self.batch_size)
+
     async def publish(self, notifications: Iterable[Any], stream_tail: int) -> None:
         pending: list[tuple[asyncio.Future[PubAck], str, bytes, dict[str, str], int]] = []
         for notification in notifications:
@@ -115,9 +114,7 @@ class OutboxRelay:
                 pending.append((future, subject, payload, headers, notification.id))
         for future, subject, payload, headers, position in pending:
             ack = await future
-            if ack.duplicate and position > stream_tail and subject.startswith(
-                subjects.EVENT_ROOT
-            ):
+            if ack.duplicate and position > stream_tail and subject.startswith(subjects.EVENT_ROOT):
                 healed = {**headers, subjects.MSG_ID_HEADER: f"{position}-{uuid.uuid4().hex}"}
                 await self.js.publish(subject, payload, headers=healed)
 
@@ -148,7 +145,7 @@ class OutboxRelay:
                 )
             )
         elif isinstance(data, TimerStarted):
-            fired = TimerFired(
+            fired = TimerMessage(
                 tenant=identity.tenant,
                 run_id=identity.public_id,
                 block=data.block,

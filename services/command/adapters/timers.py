@@ -12,7 +12,7 @@ from nats.js.api import AckPolicy, ConsumerConfig
 
 from contracts import subjects
 from contracts.commands import Command, FireTimer
-from contracts.events import TimerFired
+from contracts.events import TimerMessage
 from contracts.replies import Reply
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class TimerConsumer:
 
     async def _handle(self, msg: object) -> None:
         try:
-            fired = TimerFired.model_validate_json(msg.data)  # type: ignore[attr-defined]
+            fired = TimerMessage.model_validate_json(msg.data)  # type: ignore[attr-defined]
         except ValueError:
             log.error("dropping a malformed timer message")
             await msg.term()  # type: ignore[attr-defined]

@@ -222,7 +222,9 @@ class Run(Aggregate):
             due = [
                 bid
                 for bid, b in self.blocks.items()
-                if b["status"] == WAITING_BLOCK and b["timer"] and b["timer"].get("fired")
+                if b["status"] == WAITING_BLOCK
+                and b["timer"]
+                and b["timer"].get("fired")
                 and b["timer"]["purpose"] == RETRY
             ]
             for bid in due:
@@ -244,8 +246,14 @@ class Run(Aggregate):
             config = resolve(spec.config.model_dump(mode="json"), context)
         except ExpressionError as exc:
             self._schedule_block(
-                block=block_id, attempt=attempt, type=spec.type, execution=execution.value,
-                queue=spec.queue, config={}, context=None, at=now,
+                block=block_id,
+                attempt=attempt,
+                type=spec.type,
+                execution=execution.value,
+                queue=spec.queue,
+                config={},
+                context=None,
+                at=now,
             )
             self._settle_failure(block_id, attempt, "EXPRESSION_ERROR", str(exc), False, [], now)
             return
@@ -291,8 +299,13 @@ class Run(Aggregate):
             and error_type not in policy.non_retryable_errors
         )
         self._fail_block(
-            block=block_id, attempt=attempt, error_type=error_type, message=message,
-            logs=logs, will_retry=will_retry, at=now,
+            block=block_id,
+            attempt=attempt,
+            error_type=error_type,
+            message=message,
+            logs=logs,
+            will_retry=will_retry,
+            at=now,
         )
         if will_retry:
             delay = policy.delay_before(attempt + 1)

@@ -43,9 +43,7 @@ class Workflow(Aggregate):
     def register(
         cls, tenant: str, name: str, definition: WorkflowDefinition, now: datetime
     ) -> Workflow:
-        return cls(
-            tenant=tenant, name=name, version=1, definition=_canonical(definition), at=now
-        )
+        return cls(tenant=tenant, name=name, version=1, definition=_canonical(definition), at=now)
 
     @property
     def current_version(self) -> int:
@@ -58,7 +56,8 @@ class Workflow(Aggregate):
     def check_exists(self) -> None:
         if self.deleted:
             raise FlowledgerError(
-                ErrorType.WORKFLOW_NOT_FOUND, f"workflow {self.name!r} was deleted",
+                ErrorType.WORKFLOW_NOT_FOUND,
+                f"workflow {self.name!r} was deleted",
                 workflow=self.name,
             )
 

@@ -35,9 +35,7 @@ def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
     ]
 
 
-async def dispatch(
-    committer: GroupCommitter, subject: str, body: bytes, max_bytes: int
-) -> Reply:
+async def dispatch(committer: GroupCommitter, subject: str, body: bytes, max_bytes: int) -> Reply:
     try:
         tenant, aggregate, name = subjects.parse_command_subject(subject)
         subjects.check_token(tenant, "tenant")

@@ -70,9 +70,7 @@ class RunController(Controller):
         )
 
     @get("/{run_id:str}")
-    async def get_run(
-        self, request: Request[Any, Any, Any], state: State, run_id: str
-    ) -> RunView:
+    async def get_run(self, request: Request[Any, Any, Any], state: State, run_id: str) -> RunView:
         ctx: QueryContext = state.ctx
         await wait_for_position(request, ctx)
         return await anyio.to_thread.run_sync(ctx.readers.get_run, tenant_of(request), run_id)
