@@ -36,5 +36,5 @@ async def run_projector(settings: Settings, stop: asyncio.Event) -> None:
     finally:
         holding.cancel()
         await asyncio.gather(holding, return_exceptions=True)
-        await nc.drain()
+        await nc.close()  # Our own work is finished above; drain would wait on idle pulls.
         engine.dispose()

@@ -58,10 +58,13 @@ async def run_command_service(settings: Settings, stop: asyncio.Event) -> None:
     try:
         await stop.wait()
     finally:
+        log.info("stopping: no new commands")
         await broker.stop()
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
+        log.info("stopping: relay and timers stopped")
         await committer.stop()
-        await nc.drain()
+        await nc.close()  # Our own work is finished above; drain would wait on idle pulls.
+        log.info("stopping: NATS closed")
         app.close()

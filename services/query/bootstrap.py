@@ -86,7 +86,7 @@ async def run_query_service(settings: Settings, stop: asyncio.Event) -> None:
     finally:
         server.should_exit = True
         await serving
-        await nc.drain()
+        await nc.close()  # Our own work is finished above; drain would wait on idle pulls.
         engine.dispose()
 
 

@@ -34,4 +34,4 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         await asyncio.gather(*serving, return_exceptions=True)
         # Graceful drain: finish the blocks in hand before leaving.
         await worker.drain()
-        await nc.drain()
+        await nc.close()  # Our own work is finished above; drain would wait on idle pulls.

@@ -1,0 +1,163 @@
+"""The REST edge end to end: bad input, tenancy, read-your-writes, the bus's error replies."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+import nats
+import pytest
+
+from contracts import subjects
+from tests.e2e.stack import Stack
+from tests.support.builders import diamond
+
+pytestmark = pytest.mark.parametrize("stack", ["sqlite"], indirect=True)
+
+
+def position(stack: Stack) -> int:
+    return int(stack.http.get("/readyz").json()["checks"]["read_store_position"])
+
+
+def error_of(response: object) -> tuple[int, str]:
+    body = response.json()  # type: ignore[attr-defined]
+    assert set(body) == {"error"} and set(body["error"]) == {"type", "message", "details"}
+    return response.status_code, body["error"]["type"]  # type: ignore[attr-defined]
+
+
+def test_bad_input_is_refused_with_the_error_body_and_writes_nothing(stack: Stack) -> None:
+    name = f"bad-{uuid.uuid4().hex[:8]}"
+    stack.put_workflow(name, diamond())
+    before = stack.http.get("/v1/workflows").json()["total"]
+    headers = {"content-type": "application/json"}
+    cases = {
+        "malformed JSON": (
+            stack.http.put(f"/v1/workflows/{name}2", content=b"{nope", headers=headers),
+            (400, "BAD_REQUEST"),
+        ),
+        "unknown field": (
+            stack.http.put(f"/v1/workflows/{name}2", json={**diamond(), "colour": "red"}),
+            (422, "VALIDATION_ERROR"),
+        ),
+        "wrong type": (
+            stack.http.post(f"/v1/workflows/{name}/runs", json={"input": "not an object"}),
+            (422, "VALIDATION_ERROR"),
+        ),
+        "unknown block type": (
+            stack.http.put(
+                f"/v1/workflows/{name}2", json={"blocks": [{"id": "a", "type": "teleport"}]}
+            ),
+            (422, "VALIDATION_ERROR"),
+        ),
+        "cycle": (
+            stack.http.put(
+                f"/v1/workflows/{name}2",
+                json={
+                    "blocks": [
+                        {"id": "a", "type": "noop", "needs": ["b"]},
+                        {"id": "b", "type": "noop", "needs": ["a"]},
+                    ]
+                },
+            ),
+            (422, "VALIDATION_ERROR"),
+        ),
+        "unknown workflow": (
+            stack.http.post("/v1/workflows/no-such-workflow/runs", json={}),
+            (404, "WORKFLOW_NOT_FOUND"),
+        ),
+        "unknown run": (stack.http.get("/v1/runs/no-such-run"), (404, "RUN_NOT_FOUND")),
+        "body over 1 MiB": (
+            stack.http.post(
+                f"/v1/workflows/{name}/runs", json={"input": {"blob": "x" * (1024 * 1024 + 1)}}
+            ),
+            (413, "PAYLOAD_TOO_LARGE"),
+        ),
+    }
+    for what, (response, expected) in cases.items():
+        assert error_of(response) == expected, what
+    assert stack.http.get("/v1/workflows").json()["total"] == before
+    assert stack.http.get("/v1/runs", params={"workflow": name}).json()["total"] == 0
+
+
+def test_two_tenants_never_see_each_other(stack: Stack) -> None:
+    name = f"shared-name-{uuid.uuid4().hex[:8]}"
+    a = {"X-Flowledger-Tenant": "tenant-a"}
+    b = {"X-Flowledger-Tenant": "tenant-b"}
+    stack.put_workflow(name, diamond(sleep_seconds=0), **a)
+    started = stack.http.post(f"/v1/workflows/{name}/runs", json={}, headers=a)
+    assert started.status_code == 201
+    run_id = started.json()["id"]
+    wait = {subjects.HTTP_MIN_POSITION_HEADER: started.headers[subjects.HTTP_POSITION_HEADER]}
+
+    assert stack.http.get(f"/v1/runs/{run_id}", headers={**a, **wait}).status_code == 200
+    assert error_of(stack.http.get(f"/v1/runs/{run_id}", headers=b)) == (404, "RUN_NOT_FOUND")
+    assert error_of(stack.http.get(f"/v1/workflows/{name}", headers=b)) == (
+        404,
+        "WORKFLOW_NOT_FOUND",
+    )
+    assert stack.http.get("/v1/runs", headers=b).json()["total"] == 0
+    assert name not in [
+        w["name"] for w in stack.http.get("/v1/workflows", headers=b).json()["items"]
+    ]
+    assert error_of(stack.http.post(f"/v1/workflows/{name}/runs", json={}, headers=b)) == (
+        404,
+        "WORKFLOW_NOT_FOUND",
+    )
+    assert error_of(stack.http.post(f"/v1/runs/{run_id}/cancel", headers=b)) == (
+        404,
+        "RUN_NOT_FOUND",
+    )
+
+
+def test_a_read_with_min_position_sees_the_write(stack: Stack) -> None:
+    name = f"ryw-{uuid.uuid4().hex[:8]}"
+    stack.put_workflow(name, diamond())
+    for _ in range(5):
+        started = stack.http.post(f"/v1/workflows/{name}/runs", json={"id": uuid.uuid4().hex})
+        assert started.status_code == 201
+        written_at = int(started.headers[subjects.HTTP_POSITION_HEADER])
+        assert written_at > 0
+        response = stack.http.get(
+            f"/v1/runs/{started.json()['id']}",
+            headers={subjects.HTTP_MIN_POSITION_HEADER: str(written_at)},
+        )
+        assert response.status_code == 200, response.text
+    assert position(stack) >= written_at
+    duplicate = stack.http.post(f"/v1/workflows/{name}/runs", json={"id": started.json()["id"]})
+    assert error_of(duplicate) == (409, "RUN_ALREADY_EXISTS")
+
+
+def test_the_bus_answers_bad_commands_with_the_error_body(stack: Stack) -> None:
+    async def ask(subject: str, body: bytes) -> dict[str, object]:
+        nc = await nats.connect(stack.nats_url)
+        try:
+            return json.loads((await nc.request(subject, body, timeout=10)).data)  # type: ignore[no-any-return]
+        finally:
+            await nc.close()
+
+    start = subjects.command_subject("default", "run", "start")
+    replies = {
+        "malformed": asyncio.run(ask(start, b"{nope")),
+        "invalid": asyncio.run(ask(start, json.dumps({"workflow": 3}).encode())),
+        "unknown workflow": asyncio.run(ask(start, json.dumps({"workflow": "zz"}).encode())),
+        "unknown command": asyncio.run(
+            ask(subjects.command_subject("default", "run", "fly"), b"{}")
+        ),
+    }
+    types = {what: reply["error"]["type"] for what, reply in replies.items()}  # type: ignore[index]
+    assert types == {
+        "malformed": "BAD_REQUEST",
+        "invalid": "VALIDATION_ERROR",
+        "unknown workflow": "WORKFLOW_NOT_FOUND",
+        "unknown command": "NOT_FOUND",
+    }
+
+
+def test_openapi_and_health(stack: Stack) -> None:
+    schema = stack.http.get("/schema/openapi.json")
+    assert schema.status_code == 200
+    paths = schema.json()["paths"]
+    assert "/v1/workflows/{name}" in paths and "/v1/runs/{run_id}" in paths
+    assert stack.http.get("/healthz").json() == {"status": "ok"}
+    assert stack.http.get("/readyz").json()["ready"] is True
