@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from contracts.definitions import NAME_PATTERN, WorkflowDefinition
 
 RUN_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
+SNAPSHOT_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
 
 class Command(BaseModel):
@@ -21,16 +22,92 @@ class Command(BaseModel):
 
 
 class PutWorkflow(Command):
+    """Create, or save a new version if the definition changed.
+
+    `expected_version` (REST: `If-Match`) refuses the save when the workflow has moved on.
+    """
+
     AGGREGATE = "workflow"
     NAME = "put"
     name: str = Field(pattern=NAME_PATTERN)
     definition: WorkflowDefinition
+    expected_version: int | None = Field(default=None, ge=0)
 
 
 class DeleteWorkflow(Command):
     AGGREGATE = "workflow"
     NAME = "delete"
     name: str = Field(pattern=NAME_PATTERN)
+
+
+class _WorkflowCommand(Command):
+    AGGREGATE = "workflow"
+    name: str = Field(pattern=NAME_PATTERN)
+
+
+class UndoWorkflow(_WorkflowCommand):
+    NAME = "undo"
+
+
+class RedoWorkflow(_WorkflowCommand):
+    NAME = "redo"
+
+
+class DuplicateWorkflow(_WorkflowCommand):
+    """Copy the current definition under `new_name`."""
+
+    NAME = "duplicate"
+    new_name: str = Field(pattern=NAME_PATTERN)
+
+
+class CreateSnapshot(_WorkflowCommand):
+    NAME = "create_snapshot"
+    snapshot_id: str | None = Field(default=None, pattern=SNAPSHOT_ID_PATTERN)
+    snapshot_name: str = Field(min_length=1, max_length=200)
+    tags: list[str] = Field(default_factory=list, max_length=50)
+    version: int | None = Field(default=None, ge=1)
+
+
+class UpdateSnapshot(_WorkflowCommand):
+    NAME = "update_snapshot"
+    snapshot_id: str = Field(pattern=SNAPSHOT_ID_PATTERN)
+    snapshot_name: str | None = Field(default=None, min_length=1, max_length=200)
+    tags: list[str] | None = Field(default=None, max_length=50)
+    favourite: bool | None = None
+
+
+class DeleteSnapshot(_WorkflowCommand):
+    NAME = "delete_snapshot"
+    snapshot_id: str = Field(pattern=SNAPSHOT_ID_PATTERN)
+
+
+class RestoreSnapshot(_WorkflowCommand):
+    NAME = "restore_snapshot"
+    snapshot_id: str = Field(pattern=SNAPSHOT_ID_PATTERN)
+
+
+class BundleWorkflow(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    definition: dict[str, Any]
+    snapshots: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class Bundle(BaseModel):
+    """The portable export format of workflows (`bundle_version` guards its evolution)."""
+
+    model_config = ConfigDict(extra="forbid")
+    bundle_version: int = 1
+    workflows: list[BundleWorkflow]
+
+
+class ImportWorkflows(Command):
+    """Create or update every workflow of a bundle, atomically; `dry_run` only reports."""
+
+    AGGREGATE = "workflow"
+    NAME = "import"
+    bundle: Bundle
+    dry_run: bool = False
 
 
 class StartRun(Command):
@@ -108,6 +185,14 @@ COMMANDS: dict[tuple[str, str], type[Command]] = {
     for cls in (
         PutWorkflow,
         DeleteWorkflow,
+        UndoWorkflow,
+        RedoWorkflow,
+        DuplicateWorkflow,
+        CreateSnapshot,
+        UpdateSnapshot,
+        DeleteSnapshot,
+        RestoreSnapshot,
+        ImportWorkflows,
         StartRun,
         CancelRun,
         TerminateRun,

@@ -30,9 +30,35 @@ class WorkflowCreated(EventData):
 
 
 class WorkflowVersionSaved(EventData):
+    """`cause`: put, undo, redo or restore; `based_on`: the version whose definition it copies."""
+
     AGGREGATE = "workflow"
     version: int
     definition: dict[str, Any]
+    cause: str
+    based_on: int | None
+
+
+class SnapshotCreated(EventData):
+    AGGREGATE = "workflow"
+    snapshot_id: str
+    name: str
+    tags: list[str]
+    version: int
+    definition: dict[str, Any]
+
+
+class SnapshotUpdated(EventData):
+    AGGREGATE = "workflow"
+    snapshot_id: str
+    name: str
+    tags: list[str]
+    favourite: bool
+
+
+class SnapshotDeleted(EventData):
+    AGGREGATE = "workflow"
+    snapshot_id: str
 
 
 class WorkflowDeleted(EventData):
@@ -145,6 +171,9 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         WorkflowCreated,
         WorkflowVersionSaved,
         WorkflowDeleted,
+        SnapshotCreated,
+        SnapshotUpdated,
+        SnapshotDeleted,
         RunStarted,
         BlockScheduled,
         BlockStarted,

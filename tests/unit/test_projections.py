@@ -432,7 +432,9 @@ def test_a_workflow_row_through_versions_and_deletion() -> None:
         "created_at": ts(0),
         "updated_at": ts(0),
     }
-    row = workflows.apply(row, _wf("WorkflowVersionSaved", 5, 2, version=2, definition=v2))
+    row = workflows.apply(
+        row, _wf("WorkflowVersionSaved", 5, 2, version=2, definition=v2, cause="put", based_on=None)
+    )
     assert (row["version"], row["description"], row["definition"]) == (2, "second", v2)
     assert (row["created_at"], row["updated_at"]) == (ts(0), ts(5))
     row = workflows.apply(row, _wf("WorkflowDeleted", 6, 3))
@@ -440,7 +442,18 @@ def test_a_workflow_row_through_versions_and_deletion() -> None:
     assert row["version"] == 2
     assert row["updated_at"] == ts(6)
     # Saving again brings a deleted workflow back.
-    row = workflows.apply(row, _wf("WorkflowVersionSaved", 7, 4, version=3, definition=DEFINITION))
+    row = workflows.apply(
+        row,
+        _wf(
+            "WorkflowVersionSaved",
+            7,
+            4,
+            version=3,
+            definition=DEFINITION,
+            cause="put",
+            based_on=None,
+        ),
+    )
     assert (row["deleted"], row["version"], row["description"]) == (False, 3, None)
 
 

@@ -1,0 +1,52 @@
+"""The aggregates loaded and changed while deciding one batch of commands."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+
+A = TypeVar("A", bound=Aggregate)
+
+
+@dataclass
+class UnitOfWork:
+    """Aggregates loaded and changed while deciding one batch."""
+
+    app: Application[UUID]
+    loaded: dict[UUID, Aggregate | None] = field(default_factory=dict)
+
+    def get(self, cls: type[A], aggregate_id: UUID) -> A | None:
+        if aggregate_id not in self.loaded:
+            try:
+                self.loaded[aggregate_id] = self.app.repository.get(aggregate_id)
+            except AggregateNotFoundError:
+                self.loaded[aggregate_id] = None
+        found = self.loaded[aggregate_id]
+        return found if isinstance(found, cls) else None
+
+    def add(self, aggregate: Aggregate) -> None:
+        self.loaded[aggregate.id] = aggregate
+
+    def pending_counts(self) -> dict[UUID, int]:
+        return {i: len(a.pending_events) for i, a in self.loaded.items() if a is not None}
+
+    def events_since(self, counts: dict[UUID, int]) -> list[tuple[UUID, int]]:
+        """(aggregate id, version) of every event added since `counts` was taken."""
+        return [
+            (event.originator_id, event.originator_version)
+            for i, a in self.loaded.items()
+            if a is not None
+            for event in a.pending_events[counts.get(i, 0) :]
+        ]
+
+    def changed(self) -> list[Aggregate]:
+        return [a for a in self.loaded.values() if a is not None and a.pending_events]
+
+
+Handler = Callable[[UnitOfWork, str, Any, datetime], dict[str, Any]]

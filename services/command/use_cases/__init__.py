@@ -1,0 +1,29 @@
+"""One function per command: load aggregates through the unit of work, decide, return."""
+
+from __future__ import annotations
+
+from contracts import commands as c
+from services.command.unit_of_work import Handler
+from services.command.use_cases import runs, workflows
+
+HANDLERS: dict[type[c.Command], Handler] = {
+    c.PutWorkflow: workflows.put_workflow,
+    c.DeleteWorkflow: workflows.delete_workflow,
+    c.UndoWorkflow: workflows.undo_workflow,
+    c.RedoWorkflow: workflows.redo_workflow,
+    c.DuplicateWorkflow: workflows.duplicate_workflow,
+    c.CreateSnapshot: workflows.create_snapshot,
+    c.UpdateSnapshot: workflows.update_snapshot,
+    c.DeleteSnapshot: workflows.delete_snapshot,
+    c.RestoreSnapshot: workflows.restore_snapshot,
+    c.ImportWorkflows: workflows.import_workflows,
+    c.StartRun: runs.start_run,
+    c.CancelRun: runs.control("cancel"),
+    c.TerminateRun: runs.control("terminate"),
+    c.PauseRun: runs.control("pause"),
+    c.ResumeRun: runs.control("resume"),
+    c.StartBlock: runs.start_block,
+    c.CompleteBlock: runs.complete_block,
+    c.FailBlock: runs.fail_block,
+    c.FireTimer: runs.fire_timer,
+}

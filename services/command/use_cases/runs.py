@@ -1,0 +1,74 @@
+"""Use cases of the Run aggregate: start, control, and the reports of workers and timers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from contracts import commands as c
+from contracts.definitions import WorkflowDefinition
+from contracts.errors import ErrorType, FlowledgerError
+from services.command.domain.run import Run, run_aggregate_id
+from services.command.unit_of_work import Handler, UnitOfWork
+from services.command.use_cases import lookup
+
+
+def start_run(uow: UnitOfWork, tenant: str, cmd: c.StartRun, now: datetime) -> dict[str, Any]:
+    # The edge gives every start an id before it is queued, so a retried batch keeps it.
+    assert cmd.id is not None
+    workflow = lookup.workflow(uow, tenant, cmd.workflow)
+    if uow.get(Run, run_aggregate_id(tenant, cmd.id)) is not None:
+        raise FlowledgerError(
+            ErrorType.RUN_ALREADY_EXISTS, f"a run with id {cmd.id!r} exists", run_id=cmd.id
+        )
+    run = Run.start(
+        tenant=tenant,
+        run_id=cmd.id,
+        workflow=cmd.workflow,
+        version=workflow.current_version,
+        definition=WorkflowDefinition.model_validate(workflow.current_definition),
+        input=cmd.input,
+        metadata=cmd.metadata,
+        now=now,
+    )
+    uow.add(run)
+    return {
+        "id": cmd.id,
+        "workflow": cmd.workflow,
+        "version": workflow.current_version,
+        "status": run.status.value,
+    }
+
+
+def control(method: str) -> Handler:
+    def handle(uow: UnitOfWork, tenant: str, cmd: Any, now: datetime) -> dict[str, Any]:
+        run = lookup.run(uow, tenant, cmd.run_id)
+        getattr(run, method)(cmd.reason, now)
+        return {"id": cmd.run_id, "status": run.status.value}
+
+    return handle
+
+
+def start_block(uow: UnitOfWork, tenant: str, cmd: c.StartBlock, now: datetime) -> dict[str, Any]:
+    run = lookup.run(uow, tenant, cmd.run_id)
+    return {"claimed": run.claim_block(cmd.block, cmd.attempt, cmd.worker, now)}
+
+
+def complete_block(
+    uow: UnitOfWork, tenant: str, cmd: c.CompleteBlock, now: datetime
+) -> dict[str, Any]:
+    run = lookup.run(uow, tenant, cmd.run_id)
+    return {"accepted": run.complete_block(cmd.block, cmd.attempt, cmd.output, cmd.logs, now)}
+
+
+def fail_block(uow: UnitOfWork, tenant: str, cmd: c.FailBlock, now: datetime) -> dict[str, Any]:
+    run = lookup.run(uow, tenant, cmd.run_id)
+    accepted = run.fail_block(
+        cmd.block, cmd.attempt, cmd.error_type, cmd.message, cmd.retryable, cmd.logs, now
+    )
+    return {"accepted": accepted}
+
+
+def fire_timer(uow: UnitOfWork, tenant: str, cmd: c.FireTimer, now: datetime) -> dict[str, Any]:
+    run = lookup.run(uow, tenant, cmd.run_id)
+    return {"accepted": run.fire_timer(cmd.block, cmd.attempt, cmd.purpose, now)}
