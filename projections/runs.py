@@ -7,8 +7,39 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import JSON, Column, Index, Integer, String, Table
+
 from contracts import events as e
+from projections.tables import metadata
 from projections.timefmt import rfc3339
+
+table = Table(
+    "runs",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("id", String(128), primary_key=True),
+    Column("workflow", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("input", JSON, nullable=False),
+    Column("output", JSON, nullable=True),
+    Column("error", JSON, nullable=True),
+    Column("metadata", JSON, nullable=False),
+    Column("blocks", JSON, nullable=False),
+    # RFC 3339 strings with a fixed width sort in time order on every backend.
+    Column("created_at", String(40), nullable=False),
+    Column("updated_at", String(40), nullable=False),
+    Column("ended_at", String(40), nullable=True),
+    Column("position", Integer, nullable=False),
+    Index("runs_by_created", "tenant", "created_at", "id"),
+    Index("runs_by_workflow", "tenant", "workflow", "created_at", "id"),
+    Index("runs_by_status", "tenant", "status", "created_at", "id"),
+)
+
+
+def key(envelope: e.Envelope) -> tuple[str, str] | None:
+    return (envelope.tenant, envelope.aggregate_id) if envelope.aggregate == "run" else None
+
 
 TERMINAL = {"completed", "failed", "cancelled", "terminated"}
 OPEN_BLOCK = {"pending", "running", "waiting"}

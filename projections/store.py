@@ -1,25 +1,52 @@
-"""The read store: applies batches of events to the read models, exactly once.
+"""The read store: applies batches of events to every read model, exactly once.
 
 Each batch is one transaction that also records the stream position it reached, so a
-redelivered event (position at or below it) changes nothing.
+redelivered event (position at or below it) changes nothing. Every read model is a module
+with a `table`, a `key(envelope)` (its row's primary key, or None) and a pure
+`apply(row, envelope) -> row | None` (None: no row, or the row is deleted).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qs, urlparse, urlunparse
 
-from sqlalchemy import Connection, Engine, create_engine, event, select, text
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    String,
+    Table,
+    and_,
+    create_engine,
+    event,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.pool import NullPool
 
 from contracts.events import Envelope
-from projections import runs, workflows
-from projections.tables import metadata, positions, workflow_run_counts
-from projections.tables import runs as runs_table
-from projections.tables import workflows as workflows_table
+from projections import runs, snapshots, workflow_versions, workflows
+from projections.tables import metadata
 
+READ_MODELS: tuple[ModuleType, ...] = (workflows, workflow_versions, snapshots, runs)
 PROJECTION = "read_models"
+
+# How far the projection has applied the event stream, written in the same transaction.
+positions = Table(
+    "projection_positions",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("position", Integer, nullable=False),
+)
+
+Row = dict[str, Any]
+Key = tuple[Any, ...]
 
 
 def create_read_engine(url: str) -> Engine:
@@ -28,8 +55,6 @@ def create_read_engine(url: str) -> Engine:
     if parsed.scheme == "sqlite":
         path = parsed.path[1:] if parsed.path.startswith("/") else parsed.path
         if path:
-            from pathlib import Path
-
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             f"sqlite:///{path}", connect_args={"timeout": 30, "check_same_thread": False}
@@ -63,6 +88,14 @@ def read_position(conn: Connection) -> int:
     return int(found or 0)
 
 
+def _primary_key(table: Table) -> list[Column[Any]]:
+    return list(table.primary_key.columns)
+
+
+def _where_key(table: Table, key: Key) -> Any:
+    return and_(*(column == value for column, value in zip(_primary_key(table), key, strict=True)))
+
+
 class ReadStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -78,133 +111,81 @@ class ReadStore:
             fresh = sorted((e for e in envelopes if e.position > done), key=lambda e: e.position)
             if not fresh:
                 return done
-            run_rows = self._load_runs(conn, fresh)
-            workflow_rows = self._load_workflows(conn, fresh)
-            before_runs = {k: (dict(v) if v else None) for k, v in run_rows.items()}
-            before_workflows = dict(workflow_rows)
-            for envelope in fresh:
-                if envelope.aggregate == "run":
-                    key = (envelope.tenant, envelope.aggregate_id)
-                    run_rows[key] = runs.apply(run_rows.get(key), envelope)
-                else:
-                    key = (envelope.tenant, envelope.aggregate_id)
-                    workflow_rows[key] = workflows.apply(workflow_rows.get(key), envelope)
-            self._store_runs(conn, before_runs, run_rows)
-            self._store_workflows(conn, before_workflows, workflow_rows)
-            reached = fresh[-1].position
-            if (
-                done == 0
-                and conn.execute(
-                    select(positions.c.name).where(positions.c.name == PROJECTION)
-                ).first()
-                is None
-            ):
-                conn.execute(positions.insert().values(name=PROJECTION, position=reached))
-            else:
-                conn.execute(
-                    positions.update()
-                    .where(positions.c.name == PROJECTION)
-                    .values(position=reached)
-                )
-            return reached
+            for model in READ_MODELS:
+                before = self._load(conn, model.table, {k for e in fresh if (k := model.key(e))})
+                after = dict(before)
+                for envelope in fresh:
+                    key = model.key(envelope)
+                    if key is not None:
+                        after[key] = model.apply(after.get(key), envelope)
+                self._store(conn, model.table, before, after)
+                if model is runs:
+                    self._count_runs(conn, before, after)
+            self._save_position(conn, fresh[-1].position, first=done == 0)
+            return fresh[-1].position
 
-    def _load_runs(
-        self, conn: Connection, envelopes: Sequence[Envelope]
-    ) -> dict[tuple[str, str], dict[str, Any] | None]:
-        keys = {(e.tenant, e.aggregate_id) for e in envelopes if e.aggregate == "run"}
-        rows: dict[tuple[str, str], dict[str, Any] | None] = dict.fromkeys(keys)
-        for tenant in {t for t, _ in keys}:
-            ids = [i for t, i in keys if t == tenant]
-            for chunk in range(0, len(ids), 500):
-                found = conn.execute(
-                    select(runs_table).where(
-                        runs_table.c.tenant == tenant,
-                        runs_table.c.id.in_(ids[chunk : chunk + 500]),
-                    )
-                ).mappings()
-                for row in found:
-                    rows[(tenant, row["id"])] = dict(row)
+    def _load(self, conn: Connection, table: Table, keys: set[Key]) -> dict[Key, Row | None]:
+        rows: dict[Key, Row | None] = dict.fromkeys(keys)
+        ordered = list(keys)
+        names = [c.name for c in _primary_key(table)]
+        for start in range(0, len(ordered), 200):
+            chunk = ordered[start : start + 200]
+            found = conn.execute(
+                select(table).where(or_(*(_where_key(table, key) for key in chunk)))
+            ).mappings()
+            for row in found:
+                rows[tuple(row[name] for name in names)] = dict(row)
         return rows
 
-    def _load_workflows(
-        self, conn: Connection, envelopes: Sequence[Envelope]
-    ) -> dict[tuple[str, str], dict[str, Any] | None]:
-        rows: dict[tuple[str, str], dict[str, Any] | None] = {}
-        for tenant, name in {(e.tenant, e.aggregate_id) for e in envelopes}:
-            if not any(e.aggregate == "workflow" and e.aggregate_id == name for e in envelopes):
-                continue
-            found = (
-                conn.execute(
-                    select(workflows_table).where(
-                        workflows_table.c.tenant == tenant, workflows_table.c.name == name
-                    )
-                )
-                .mappings()
-                .first()
-            )
-            rows[(tenant, name)] = dict(found) if found else None
-        return rows
-
-    def _store_runs(
+    def _store(
         self,
         conn: Connection,
-        before: dict[tuple[str, str], dict[str, Any] | None],
-        after: dict[tuple[str, str], dict[str, Any] | None],
+        table: Table,
+        before: dict[Key, Row | None],
+        after: dict[Key, Row | None],
     ) -> None:
         inserts = []
+        for key, row in after.items():
+            old = before.get(key)
+            if row == old:
+                continue
+            if row is None:
+                conn.execute(table.delete().where(_where_key(table, key)))
+            elif old is None:
+                inserts.append(row)
+            else:
+                conn.execute(table.update().where(_where_key(table, key)).values(**row))
+        if inserts:
+            conn.execute(table.insert(), inserts)
+
+    def _count_runs(
+        self, conn: Connection, before: dict[Key, Row | None], after: dict[Key, Row | None]
+    ) -> None:
         counts: dict[tuple[str, str, str], int] = {}
         for key, row in after.items():
             old = before.get(key)
             if row is None or row == old:
                 continue
-            if old is None:
-                inserts.append(row)
-            else:
-                conn.execute(
-                    runs_table.update()
-                    .where(runs_table.c.tenant == key[0], runs_table.c.id == key[1])
-                    .values(**row)
-                )
             changes = workflows.run_count_changes(old["status"] if old else None, row["status"])
             for status, delta in changes.items():
-                ckey = (row["tenant"], row["workflow"], status)
-                counts[ckey] = counts.get(ckey, 0) + delta
-        if inserts:
-            conn.execute(runs_table.insert(), inserts)
+                count_key = (row["tenant"], row["workflow"], status)
+                counts[count_key] = counts.get(count_key, 0) + delta
+        table = workflows.workflow_run_counts
         for (tenant, workflow, status), delta in counts.items():
             if delta == 0:
                 continue
-            updated = conn.execute(
-                workflow_run_counts.update()
-                .where(
-                    workflow_run_counts.c.tenant == tenant,
-                    workflow_run_counts.c.workflow == workflow,
-                    workflow_run_counts.c.status == status,
-                )
-                .values(count=workflow_run_counts.c.count + delta)
-            )
+            where = _where_key(table, (tenant, workflow, status))
+            updated = conn.execute(table.update().where(where).values(count=table.c.count + delta))
             if updated.rowcount == 0:
                 conn.execute(
-                    workflow_run_counts.insert().values(
+                    table.insert().values(
                         tenant=tenant, workflow=workflow, status=status, count=delta
                     )
                 )
 
-    def _store_workflows(
-        self,
-        conn: Connection,
-        before: dict[tuple[str, str], dict[str, Any] | None],
-        after: dict[tuple[str, str], dict[str, Any] | None],
-    ) -> None:
-        for key, row in after.items():
-            old = before.get(key)
-            if row is None or row == old:
-                continue
-            if old is None:
-                conn.execute(workflows_table.insert().values(**row))
-            else:
-                conn.execute(
-                    workflows_table.update()
-                    .where(workflows_table.c.tenant == key[0], workflows_table.c.name == key[1])
-                    .values(**row)
-                )
+    def _save_position(self, conn: Connection, reached: int, first: bool) -> None:
+        where = positions.c.name == PROJECTION
+        if first and conn.execute(select(positions.c.name).where(where)).first() is None:
+            conn.execute(positions.insert().values(name=PROJECTION, position=reached))
+        else:
+            conn.execute(positions.update().where(where).values(position=reached))

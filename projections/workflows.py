@@ -8,8 +8,38 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import JSON, Boolean, Column, Integer, String, Table
+
 from contracts import events as e
+from projections.tables import metadata
 from projections.timefmt import rfc3339
+
+table = Table(
+    "workflows",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("description", String, nullable=True),
+    Column("definition", JSON, nullable=False),
+    Column("deleted", Boolean, nullable=False, default=False),
+    Column("created_at", String(40), nullable=False),
+    Column("updated_at", String(40), nullable=False),
+)
+
+workflow_run_counts = Table(
+    "workflow_run_counts",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("workflow", String(64), primary_key=True),
+    Column("status", String(16), primary_key=True),
+    Column("count", Integer, nullable=False),
+)
+
+
+def key(envelope: e.Envelope) -> tuple[str, str] | None:
+    return (envelope.tenant, envelope.aggregate_id) if envelope.aggregate == "workflow" else None
+
 
 RUN_STATUSES = (
     "queued",
@@ -53,7 +83,7 @@ def apply(row: dict[str, Any] | None, envelope: e.Envelope) -> dict[str, Any] | 
         }
     if isinstance(data, e.WorkflowDeleted):
         return {**row, "deleted": True, "updated_at": at}
-    return row
+    return row  # Snapshot events belong to the snapshots read model.
 
 
 def run_count_changes(old_status: str | None, new_status: str | None) -> dict[str, int]:

@@ -10,9 +10,14 @@ from sqlalchemy import Engine, and_, func, or_, select
 
 from contracts.api import BlockView, RunPage, RunSummary, RunView, WorkflowPage, WorkflowView
 from contracts.errors import ErrorType, FlowledgerError
+from projections import runs as runs_model
+from projections import workflows as workflows_model
 from projections.store import read_position
-from projections.tables import runs, workflow_run_counts, workflows
 from projections.workflows import RUN_STATUSES
+
+runs = runs_model.table
+workflows = workflows_model.table
+workflow_run_counts = workflows_model.workflow_run_counts
 
 
 def encode_cursor(created_at: str, run_id: str) -> str:

@@ -16,7 +16,7 @@ from contracts import subjects
 from contracts.events import Envelope
 from projections.runner import Projector
 from projections.store import ReadStore, create_read_engine, create_tables
-from projections.tables import runs, workflow_run_counts, workflows
+from projections.tables import metadata
 from services import bus
 from services.command.adapters.relay import OutboxRelay
 from services.command.bootstrap import build_application
@@ -43,7 +43,7 @@ def snapshot(store: ReadStore) -> dict[str, list[dict]]:
     with store.engine.connect() as conn:
         return {
             table.name: sorted((dict(r) for r in conn.execute(select(table)).mappings()), key=repr)
-            for table in (runs, workflows, workflow_run_counts)
+            for table in metadata.sorted_tables
         }
 
 
