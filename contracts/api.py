@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from contracts.validation import Problem
+
 
 class WorkflowSaved(BaseModel):
     name: str
@@ -81,3 +83,44 @@ class WorkflowPage(BaseModel):
     items: list[WorkflowView]
     total: int
     next_cursor: str | None = None
+
+
+class VersionSummary(BaseModel):
+    version: int
+    cause: str
+    based_on: int | None = None
+    created_at: str
+
+
+class VersionView(VersionSummary):
+    definition: dict[str, Any]
+
+
+class VersionPage(BaseModel):
+    items: list[VersionSummary]
+    total: int
+    next_cursor: str | None = None
+
+
+class SnapshotView(BaseModel):
+    id: str
+    name: str
+    tags: list[str]
+    favourite: bool
+    version: int
+    definition: dict[str, Any] | None = None
+    created_at: str
+    updated_at: str
+
+
+class SnapshotPage(BaseModel):
+    items: list[SnapshotView]
+    total: int
+    next_cursor: str | None = None
+
+
+class ValidationReport(BaseModel):
+    """`valid` unless a problem is an error (warnings, such as UNREACHABLE, do not count)."""
+
+    valid: bool
+    problems: list[Problem]

@@ -1,162 +1,120 @@
-"""Workflow definitions: the blocks, their typed configs, triggers and retry policies.
+"""Workflow definitions: the blocks, their typed configs, triggers, retries and run-level limits.
 
-Each block type has one config model here (the wire shape) and, where it runs on a worker,
-one executor module in `services/worker/blocks/`. `EXECUTION` says who settles a block:
-`inline` (the command side, no I/O), `timer` (a durable JetStream message schedule) or
+Each block type has one config model in `contracts/blocks/` (the wire shape) and, where it runs
+on a worker, one executor module in `services/worker/blocks/`. `EXECUTION` says who settles a
+block: `inline` (the command side, no I/O), `timer` (a durable JetStream message schedule) or
 `task` (a worker).
+
+`WorkflowDefinition.model_validate` rejects what would break the engine (bad fields, configs,
+graph structure, targets, input schema); `contracts.validation.parse_definition` is the stricter
+save-time check that also compiles every expression and reports every problem at once.
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+from pydantic_core import PydanticCustomError
 
-NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
-BLOCK_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
-MAX_BLOCKS = 1000
+from contracts.blocks import (
+    BLOCK_MODELS,
+    BLOCK_TYPES,
+    Block,
+    block_types_catalogue,
+    execution_of,
+    needs_context,
+)
+from contracts.blocks.base import (
+    BLOCK_ID_PATTERN,
+    MAX_SECONDS,
+    NAME_PATTERN,
+    BlockBase,
+    BlockConfig,
+    Execution,
+    RetryPolicy,
+    Strict,
+    Trigger,
+)
+from contracts.blocks.basic import FailConfig, SetConfig, TransformConfig
+from contracts.blocks.timing import SleepConfig
 
-
-class Execution(StrEnum):
-    INLINE = "inline"
-    TIMER = "timer"
-    TASK = "task"
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class NoopConfig(Strict):
-    """Does nothing; completes at once."""
-
-    EXECUTION: ClassVar[Execution] = Execution.INLINE
-
-
-class FailConfig(Strict):
-    """Fails the block with a message and an error type."""
-
-    EXECUTION: ClassVar[Execution] = Execution.INLINE
-    message: str = "failed by a fail block"
-    error_type: str = "FAILED"
-
-
-class SetConfig(Strict):
-    """Outputs `values`, with `${…}` expressions resolved."""
-
-    EXECUTION: ClassVar[Execution] = Execution.TASK
-    values: dict[str, Any]
-
-
-class TransformConfig(Strict):
-    """Outputs the JMESPath `expression` evaluated over the run's context."""
-
-    EXECUTION: ClassVar[Execution] = Execution.TASK
-    NEEDS_CONTEXT: ClassVar[bool] = True
-    expression: str = Field(min_length=1)
-
-
-class SleepConfig(Strict):
-    """Waits `seconds` on a durable timer; no worker holds the run meanwhile."""
-
-    EXECUTION: ClassVar[Execution] = Execution.TIMER
-    seconds: float = Field(ge=0, le=366 * 86400)
-
-
-class RetryPolicy(Strict):
-    max_attempts: int = Field(default=1, ge=1, le=100)
-    backoff: Literal["fixed", "exponential"] = "exponential"
-    initial_seconds: float = Field(default=1.0, ge=0)
-    max_seconds: float = Field(default=300.0, ge=0)
-    non_retryable_errors: list[str] = Field(default_factory=list)
-
-    def delay_before(self, attempt: int) -> float:
-        """Seconds to wait before `attempt` (2, 3, …)."""
-        if self.backoff == "fixed":
-            return min(self.initial_seconds, self.max_seconds)
-        return float(min(self.initial_seconds * 2 ** (attempt - 2), self.max_seconds))
-
-
-class Trigger(StrEnum):
-    ALL_SUCCESS = "all_success"
-    NONE_FAILED = "none_failed"
-    ALL_DONE = "all_done"
-    ANY_SUCCESS = "any_success"
-
-
-class _BlockBase(Strict):
-    id: str = Field(pattern=BLOCK_ID_PATTERN)
-    needs: list[str] = Field(default_factory=list)
-    trigger: Trigger = Trigger.ALL_SUCCESS
-    retry: RetryPolicy = Field(default_factory=RetryPolicy)
-    queue: str = Field(default="default", pattern=r"^[A-Za-z0-9_-]{1,64}$")
-    description: str | None = None
-
-
-class NoopBlock(_BlockBase):
-    type: Literal["noop"]
-    config: NoopConfig = Field(default_factory=NoopConfig)
-
-
-class FailBlock(_BlockBase):
-    type: Literal["fail"]
-    config: FailConfig = Field(default_factory=FailConfig)
-
-
-class SetBlock(_BlockBase):
-    type: Literal["set"]
-    config: SetConfig
-
-
-class TransformBlock(_BlockBase):
-    type: Literal["transform"]
-    config: TransformConfig
-
-
-class SleepBlock(_BlockBase):
-    type: Literal["sleep"]
-    config: SleepConfig
-
-
-Block = Annotated[
-    NoopBlock | FailBlock | SetBlock | TransformBlock | SleepBlock,
-    Field(discriminator="type"),
+__all__ = [
+    "BLOCK_ID_PATTERN",
+    "BLOCK_MODELS",
+    "BLOCK_TYPES",
+    "MAX_BLOCKS",
+    "MAX_DEFINITION_BYTES",
+    "NAME_PATTERN",
+    "Block",
+    "BlockBase",
+    "BlockConfig",
+    "Concurrency",
+    "DefinitionFields",
+    "Execution",
+    "FailConfig",
+    "RetryPolicy",
+    "SetConfig",
+    "SleepConfig",
+    "TransformConfig",
+    "Trigger",
+    "WorkflowDefinition",
+    "block_types_catalogue",
+    "execution_of",
+    "needs_context",
 ]
 
-BLOCK_TYPES: dict[str, type[BaseModel]] = {
-    "noop": NoopConfig,
-    "fail": FailConfig,
-    "set": SetConfig,
-    "transform": TransformConfig,
-    "sleep": SleepConfig,
-}
+MAX_BLOCKS = 1000
+MAX_DEFINITION_BYTES = 1024 * 1024
+
+TimeoutPolicy = Literal["fail", "cancel", "terminate"]
 
 
-def execution_of(block_type: str) -> Execution:
-    return BLOCK_TYPES[block_type].EXECUTION  # type: ignore[attr-defined, no-any-return]
+class Concurrency(Strict):
+    """How many runs of the workflow may be active, and what a start does past that."""
+
+    limit: int = Field(default=1, ge=1, le=100_000)
+    # allow: start anyway · reject: 409 WORKFLOW_ALREADY_RUNNING · cancel_existing · queue
+    on_active: Literal["allow", "reject", "cancel_existing", "queue"] = "allow"
 
 
-def needs_context(block_type: str) -> bool:
-    return bool(getattr(BLOCK_TYPES[block_type], "NEEDS_CONTEXT", False))
-
-
-class WorkflowDefinition(Strict):
-    """A workflow: a graph of blocks joined by `needs`."""
+class DefinitionFields(Strict):
+    """A definition's run-level fields: everything but its blocks."""
 
     name: str | None = Field(default=None, pattern=NAME_PATTERN)
     description: str | None = None
-    blocks: list[Block] = Field(min_length=1, max_length=MAX_BLOCKS)
+    # A JSON Schema that a run's input must satisfy on start.
+    input_schema: dict[str, Any] | None = None
+    timeout_seconds: float | None = Field(default=None, gt=0, le=MAX_SECONDS)
+    timeout_policy: TimeoutPolicy = "fail"
+    concurrency: Concurrency | None = None
     output: Any = None
 
-    @model_validator(mode="after")
-    def _check_graph(self) -> WorkflowDefinition:
-        from contracts.graph import graph_problems
 
-        problems = graph_problems(self)
+class WorkflowDefinition(DefinitionFields):
+    """A workflow: a graph of blocks joined by `needs`."""
+
+    blocks: list[Block] = Field(min_length=1, max_length=MAX_BLOCKS)
+
+    @model_validator(mode="after")
+    def _check_structure(self) -> WorkflowDefinition:
+        from contracts.validation import structural_problems
+
+        problems = structural_problems(self)
         if problems:
-            raise ValueError("; ".join(problems))
+            raise PydanticCustomError(
+                "definition_invalid",
+                "{summary}",
+                {
+                    "summary": "; ".join(f"{p.path}: {p.message}" for p in problems),
+                    "problems": [p.model_dump() for p in problems],
+                },
+            )
         return self
+
+    def disabled_blocks(self) -> list[str]:
+        """Ids of the blocks whose type cannot run yet (its config's `ENABLED` is false)."""
+        return [block.id for block in self.blocks if not BLOCK_TYPES[block.type].ENABLED]
 
     def block(self, block_id: str) -> Block:
         for block in self.blocks:

@@ -15,14 +15,22 @@ from contracts.errors import FlowledgerError
 from projections.store import create_read_engine, create_tables
 from services import bus
 from services.query.commands import CommandBus
+from services.query.definition_readers import DefinitionReaders
+from services.query.http.bundles import export_bundle, import_bundle
 from services.query.http.common import (
     QueryContext,
     flowledger_error_handler,
     http_error_handler,
     internal_error_handler,
 )
+from services.query.http.definitions import (
+    DefinitionHistoryController,
+    list_block_types,
+    validate_workflow,
+)
 from services.query.http.health import healthz, readyz
 from services.query.http.runs import RunController, StartRunController
+from services.query.http.snapshots import SnapshotController
 from services.query.http.workflows import WorkflowController
 from services.query.readers import Readers
 from services.readiness import mark_ready
@@ -35,6 +43,12 @@ def create_app(ctx: QueryContext, max_body_bytes: int) -> Litestar:
     app = Litestar(
         route_handlers=[
             WorkflowController,
+            DefinitionHistoryController,
+            SnapshotController,
+            validate_workflow,
+            list_block_types,
+            export_bundle,
+            import_bundle,
             StartRunController,
             RunController,
             healthz,
@@ -61,6 +75,7 @@ async def run_query_service(settings: Settings, stop: asyncio.Event) -> None:
     ctx = QueryContext(
         bus=CommandBus(nc, settings.command_timeout_seconds),
         readers=Readers(engine),
+        definitions=DefinitionReaders(engine),
         min_position_wait=settings.min_position_wait_seconds,
     )
     app = create_app(ctx, settings.max_body_bytes)

@@ -90,7 +90,7 @@ class UndoRedoModel(RuleBasedStateMachine):
         assert reloaded.undo_stack == self.workflow.undo_stack
         assert reloaded.redo_stack == self.workflow.redo_stack
         # Keep the events: put them back as pending so the next check sees them all.
-        self.workflow._pending_events[:0] = events  # noqa: SLF001
+        self.workflow._pending_events[:0] = events
 
 
 UndoRedoModel.TestCase.settings = settings(max_examples=60, stateful_step_count=25, deadline=None)

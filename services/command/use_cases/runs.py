@@ -21,12 +21,21 @@ def start_run(uow: UnitOfWork, tenant: str, cmd: c.StartRun, now: datetime) -> d
         raise FlowledgerError(
             ErrorType.RUN_ALREADY_EXISTS, f"a run with id {cmd.id!r} exists", run_id=cmd.id
         )
+    definition = WorkflowDefinition.model_validate(workflow.current_definition)
+    disabled = definition.disabled_blocks()
+    if disabled:
+        raise FlowledgerError(
+            ErrorType.BLOCK_TYPE_DISABLED,
+            "this workflow uses block types that cannot run yet: "
+            + ", ".join(sorted({definition.block(b).type for b in disabled})),
+            blocks=disabled,
+        )
     run = Run.start(
         tenant=tenant,
         run_id=cmd.id,
         workflow=cmd.workflow,
         version=workflow.current_version,
-        definition=WorkflowDefinition.model_validate(workflow.current_definition),
+        definition=definition,
         input=cmd.input,
         metadata=cmd.metadata,
         now=now,

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anyio.to_thread
+import yaml
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 from pydantic import BaseModel, ValidationError
@@ -17,6 +18,7 @@ from contracts import subjects
 from contracts.errors import ErrorBody, ErrorType, FlowledgerError
 from contracts.replies import Accepted
 from services.query.commands import CommandBus
+from services.query.definition_readers import DefinitionReaders
 from services.query.readers import Readers
 
 M = TypeVar("M", bound=BaseModel)
@@ -24,6 +26,7 @@ M = TypeVar("M", bound=BaseModel)
 # Until API keys arrive, the tenant is named by this header (default: "default").
 TENANT_HEADER = "X-Flowledger-Tenant"
 DEFAULT_TENANT = "default"
+YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml")
 
 
 @dataclass
@@ -32,6 +35,7 @@ class QueryContext:
 
     bus: CommandBus
     readers: Readers
+    definitions: DefinitionReaders
     min_position_wait: float
 
 
@@ -58,6 +62,11 @@ async def parse_body(request: Request[Any, Any, Any], max_bytes: int) -> Any:
         )
     if not raw.strip():
         return {}
+    if request.headers.get("content-type", "").split(";")[0].strip() in YAML_TYPES:
+        try:
+            return yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise FlowledgerError(ErrorType.BAD_REQUEST, f"malformed YAML: {exc}") from exc
     try:
         return json.loads(raw)
     except ValueError as exc:

@@ -11,7 +11,8 @@ from litestar.params import Parameter
 
 from contracts.api import WorkflowPage, WorkflowSaved, WorkflowView
 from contracts.commands import DeleteWorkflow, PutWorkflow
-from contracts.definitions import NAME_PATTERN
+from contracts.errors import ErrorType, FlowledgerError
+from contracts.validation import DefinitionInvalid, parse_definition
 from services.query.http.common import (
     QueryContext,
     build,
@@ -35,7 +36,14 @@ class WorkflowController(Controller):
         body = await parse_body(request, state.max_body_bytes)
         if isinstance(body, dict):
             body.setdefault("name", name)
-        command = build(PutWorkflow, {"name": name, "definition": body})
+        try:
+            parse_definition(body)  # Every problem at once, not pydantic's first.
+        except DefinitionInvalid as invalid:
+            raise invalid.error() from invalid
+        command = build(
+            PutWorkflow,
+            {"name": name, "definition": body, "expected_version": expected_version(request)},
+        )
         accepted = await ctx.bus.send(tenant_of(request), command)
         saved = WorkflowSaved(**accepted.result)
         return written(saved, accepted, 201 if saved.created else 200)
@@ -75,4 +83,12 @@ class WorkflowController(Controller):
         return written(accepted.result, accepted)
 
 
-__all__ = ["NAME_PATTERN", "WorkflowController"]
+def expected_version(request: Request[Any, Any, Any]) -> int | None:
+    """`If-Match: <version>` (quotes allowed, as for an ETag)."""
+    header = request.headers.get("if-match")
+    if header is None:
+        return None
+    text = header.strip().strip('"').removeprefix("W/").strip('"')
+    if not text.isdigit():
+        raise FlowledgerError(ErrorType.BAD_REQUEST, "If-Match must be a version number")
+    return int(text)
