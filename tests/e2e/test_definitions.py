@@ -218,3 +218,40 @@ def test_the_bus_serves_the_same_commands_and_errors(stack: Stack) -> None:
     assert missing["error"]["type"] == "WORKFLOW_NOT_FOUND"
     invalid = asyncio.run(ask("put", {"name": name, "definition": {"blocks": []}}))
     assert invalid["error"]["type"] == "VALIDATION_ERROR"
+
+
+def test_input_schema_is_checked_when_a_run_starts(stack: Stack) -> None:
+    name = unique("schema")
+    definition = {
+        **one_block(1),
+        "input_schema": {
+            "type": "object",
+            "required": ["order_id"],
+            "properties": {"order_id": {"type": "string"}, "qty": {"type": "integer"}},
+        },
+    }
+    assert stack.http.put(f"/v1/workflows/{name}", json=definition).status_code == 201
+    refused = stack.http.post(f"/v1/workflows/{name}/runs", json={"input": {"qty": "x"}})
+    assert error(refused) == (422, "VALIDATION_ERROR")
+    assert len(refused.json()["error"]["details"]["errors"]) == 2
+    accepted = stack.http.post(f"/v1/workflows/{name}/runs", json={"input": {"order_id": "o1"}})
+    assert accepted.status_code == 201
+    bad_schema = {**one_block(1), "input_schema": {"type": "no-such-type"}}
+    assert error(stack.http.put(f"/v1/workflows/{unique('bad')}", json=bad_schema)) == (
+        422,
+        "VALIDATION_ERROR",
+    )
+
+
+def test_a_workflow_using_a_block_type_that_cannot_run_yet_refuses_to_start(stack: Stack) -> None:
+    name = unique("later")
+    definition = {
+        "blocks": [
+            {"id": "call", "type": "http", "config": {"method": "GET", "url": "http://127.0.0.1:9"}}
+        ]
+    }
+    saved = stack.http.put(f"/v1/workflows/{name}", json=definition)
+    assert saved.status_code == 201, saved.text
+    refused = stack.http.post(f"/v1/workflows/{name}/runs", json={})
+    assert error(refused) == (422, "BLOCK_TYPE_DISABLED")
+    assert refused.json()["error"]["details"]["blocks"] == ["call"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from jsonschema import Draft202012Validator
+
 from contracts import commands as c
 from contracts.definitions import WorkflowDefinition
 from contracts.errors import ErrorType, FlowledgerError
@@ -30,6 +32,7 @@ def start_run(uow: UnitOfWork, tenant: str, cmd: c.StartRun, now: datetime) -> d
             + ", ".join(sorted({definition.block(b).type for b in disabled})),
             blocks=disabled,
         )
+    check_input(definition, cmd.input)
     run = Run.start(
         tenant=tenant,
         run_id=cmd.id,
@@ -81,3 +84,23 @@ def fail_block(uow: UnitOfWork, tenant: str, cmd: c.FailBlock, now: datetime) ->
 def fire_timer(uow: UnitOfWork, tenant: str, cmd: c.FireTimer, now: datetime) -> dict[str, Any]:
     run = lookup.run(uow, tenant, cmd.run_id)
     return {"accepted": run.fire_timer(cmd.block, cmd.attempt, cmd.purpose, now)}
+
+
+def check_input(definition: WorkflowDefinition, run_input: dict[str, Any]) -> None:
+    """The run's input must match the workflow's `input_schema` (every error at once)."""
+    if not definition.input_schema:
+        return
+    validator = Draft202012Validator(definition.input_schema)
+    errors = sorted(validator.iter_errors(run_input), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise FlowledgerError(
+            ErrorType.VALIDATION_ERROR,
+            f"the input does not match the workflow's input_schema ({len(errors)} error(s))",
+            errors=[
+                {
+                    "path": "input" + "".join(f"[{p!r}]" for p in e.absolute_path),
+                    "message": e.message,
+                }
+                for e in errors
+            ],
+        )
