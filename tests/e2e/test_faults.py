@@ -1,0 +1,86 @@
+"""Fault tests: kill the command service or NATS mid-run; nothing is lost or done twice."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from pathlib import Path
+
+from services import devserver
+from tests.e2e.stack import Stack, wait_until
+from tests.e2e.test_runs import _events_of, unique
+from tests.support.builders import diamond
+
+
+def assert_each_block_completed_once(stack: Stack, run_ids: list[str], blocks: int) -> None:
+    events = asyncio.run(_events_of(stack.nats_url, set(run_ids)))
+    positions = [e.position for e in events]
+    assert len(positions) == len(set(positions)), "an event was published twice"
+    completed: dict[tuple[str, str], int] = {}
+    for envelope in events:
+        if envelope.type == "BlockCompleted":
+            key = (envelope.aggregate_id, str(envelope.data["block"]))
+            completed[key] = completed.get(key, 0) + 1
+    assert len(completed) == len(run_ids) * blocks
+    assert set(completed.values()) == {1}
+
+
+def test_killing_the_relay_holder_hands_over_to_another_command_service(tmp_path: Path) -> None:
+    port = devserver.free_port()
+    with tempfile.TemporaryDirectory() as data:
+        nats = devserver.start_nats(Path(data), port, None)
+        stack = Stack(
+            tmp_path,
+            f"nats://127.0.0.1:{port}",
+            f"sqlite:///{tmp_path / 'events.db'}",
+            f"sqlite:///{tmp_path / 'read.db'}",
+        )
+        stack.env["FL_LEASE_TTL_SECONDS"] = "2"
+        try:
+            stack.start()
+            stack.start_service("command", "command-2")  # A replica, side by side.
+            workflow = unique("handover")
+            stack.put_workflow(workflow, diamond(sleep_seconds=1))
+            run_ids = [stack.start_run(workflow, {"input": {"n": i}})["id"] for i in range(20)]
+            stack.processes["command"].kill()  # kill -9: it held the relay lease.
+            run_ids += [stack.start_run(workflow, {"input": {"n": i}})["id"] for i in range(20)]
+            for run_id in run_ids:
+                stack.wait_for_status(run_id, {"completed"}, timeout=60)
+            assert_each_block_completed_once(stack, run_ids, blocks=4)
+        finally:
+            stack.stop()
+            nats.stop()
+
+
+def test_restarting_nats_mid_run_loses_nothing(tmp_path: Path) -> None:
+    port = devserver.free_port()
+    data = tmp_path / "nats"
+    nats = devserver.start_nats(data, port, None)
+    stack = Stack(
+        tmp_path,
+        f"nats://127.0.0.1:{port}",
+        f"sqlite:///{tmp_path / 'events.db'}",
+        f"sqlite:///{tmp_path / 'read.db'}",
+    )
+    try:
+        stack.start()
+        workflow = unique("nats-restart")
+        stack.put_workflow(workflow, diamond(sleep_seconds=2))
+        run_ids = [stack.start_run(workflow, {"input": {"n": i}})["id"] for i in range(20)]
+        wait_until(
+            lambda: all((run := stack.get_run(r)) and run["status"] == "waiting" for r in run_ids),
+            what="every run to be sleeping",
+        )
+        nats.kill()  # kill -9 while every run waits on a durable timer.
+        nats = devserver.start_nats(data, port, None)
+        for run_id in run_ids:
+            stack.wait_for_status(run_id, {"completed"}, timeout=90)
+        # The services are still serving after the restart.
+        later = stack.start_run(workflow, {"input": {"n": 99}})["id"]
+        assert stack.wait_for_status(later, {"completed"}, timeout=60)["output"] == {
+            "join": {"n": 99}
+        }
+        assert_each_block_completed_once(stack, [*run_ids, later], blocks=4)
+    finally:
+        stack.stop()
+        nats.stop()
