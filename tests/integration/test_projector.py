@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import nats
 import pytest
 from nats.js import JetStreamContext
 from sqlalchemy import select
@@ -17,26 +15,11 @@ from contracts.events import Envelope
 from projections.runner import Projector
 from projections.store import ReadStore, create_read_engine, create_tables
 from projections.tables import metadata
-from services import bus
 from services.command.adapters.relay import OutboxRelay
 from services.command.bootstrap import build_application
 from tests.integration.test_relay import relay_until, write_runs
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-async def js(nats_url: str) -> AsyncIterator[JetStreamContext]:
-    nc = await nats.connect(nats_url)
-    js = nc.jetstream()
-    await bus.ensure_streams(js)
-    yield js
-    await nc.close()
 
 
 def snapshot(store: ReadStore) -> dict[str, list[dict]]:

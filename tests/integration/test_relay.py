@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import nats
@@ -20,20 +19,6 @@ from services.command.bootstrap import build_application
 from tests.support.builders import definition, diamond
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-async def js(nats_url: str) -> AsyncIterator[JetStreamContext]:
-    nc = await nats.connect(nats_url)
-    js = nc.jetstream()
-    await bus.ensure_streams(js)
-    yield js
-    await nc.close()
 
 
 def write_runs(app: FlowledgerApplication, runs: int) -> int:

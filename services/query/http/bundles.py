@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import anyio.to_thread
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
 
@@ -13,8 +12,8 @@ from services.query.http.common import (
     QueryContext,
     build,
     parse_body,
+    read,
     tenant_of,
-    wait_for_position,
     written,
 )
 
@@ -28,11 +27,8 @@ async def export_bundle(
 ) -> Bundle:
     """Workflows (all, or `names=a,b`) with their current definitions; snapshots on request."""
     ctx: QueryContext = state.ctx
-    await wait_for_position(request, ctx)
     wanted = [n for n in (names or "").split(",") if n] or None
-    return await anyio.to_thread.run_sync(
-        ctx.definitions.export, tenant_of(request), wanted, snapshots
-    )
+    return await read(request, ctx, ctx.definitions.export, wanted, snapshots)
 
 
 @post("/v1/import", status_code=200, tags=["bundles"])

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -21,7 +23,9 @@ from services.query.commands import CommandBus
 from services.query.definition_readers import DefinitionReaders
 from services.query.readers import Readers
 
+log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 # Until API keys arrive, the tenant is named by this header (default: "default").
 TENANT_HEADER = "X-Flowledger-Tenant"
@@ -117,6 +121,14 @@ async def wait_for_position(request: Request[Any, Any, Any], ctx: QueryContext) 
         await asyncio.sleep(0.01)
 
 
+async def read(
+    request: Request[Any, Any, Any], ctx: QueryContext, reader: Callable[..., T], *args: Any
+) -> T:
+    """A read for the caller's tenant: honour min-position, then query off the event loop."""
+    await wait_for_position(request, ctx)
+    return await anyio.to_thread.run_sync(reader, tenant_of(request), *args)
+
+
 def error_response(body: ErrorBody) -> Response[Any]:
     headers = {}
     if body.error.type is ErrorType.UNAVAILABLE:
@@ -146,5 +158,6 @@ def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Respons
     return Response(body.model_dump(mode="json"), status_code=exc.status_code)
 
 
-def internal_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
     return error_response(ErrorBody.of(ErrorType.INTERNAL, "internal error"))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import anyio.to_thread
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.params import Parameter
@@ -19,8 +18,8 @@ from services.query.http.common import (
     QueryContext,
     build,
     parse_body,
+    read,
     tenant_of,
-    wait_for_position,
     written,
 )
 
@@ -34,20 +33,14 @@ class DefinitionHistoryController(Controller):
         self, request: Request[Any, Any, Any], state: State, name: str
     ) -> VersionPage:
         ctx: QueryContext = state.ctx
-        await wait_for_position(request, ctx)
-        return await anyio.to_thread.run_sync(
-            ctx.definitions.list_versions, tenant_of(request), name
-        )
+        return await read(request, ctx, ctx.definitions.list_versions, name)
 
     @get("/versions/{version:int}")
     async def get_version(
         self, request: Request[Any, Any, Any], state: State, name: str, version: int
     ) -> VersionView:
         ctx: QueryContext = state.ctx
-        await wait_for_position(request, ctx)
-        return await anyio.to_thread.run_sync(
-            ctx.definitions.get_version, tenant_of(request), name, version
-        )
+        return await read(request, ctx, ctx.definitions.get_version, name, version)
 
     @get("/versions/{version:int}/graph")
     async def get_graph(
@@ -55,10 +48,7 @@ class DefinitionHistoryController(Controller):
     ) -> dict[str, Any]:
         """The version's graph: `nodes`, and `edges` with their kind (needs, then, else, case)."""
         ctx: QueryContext = state.ctx
-        await wait_for_position(request, ctx)
-        found = await anyio.to_thread.run_sync(
-            ctx.definitions.get_version, tenant_of(request), name, version
-        )
+        found = await read(request, ctx, ctx.definitions.get_version, name, version)
         # Stored versions are loaded as saved, even if today's checks are stricter.
         return definition_graph(WorkflowDefinition.model_validate(found.definition))
 
@@ -73,12 +63,8 @@ class DefinitionHistoryController(Controller):
     ) -> dict[str, Any]:
         """Blocks added, removed and changed (JSON Patch paths) between two versions."""
         ctx: QueryContext = state.ctx
-        await wait_for_position(request, ctx)
-        tenant = tenant_of(request)
-        old = await anyio.to_thread.run_sync(
-            ctx.definitions.get_version, tenant, name, from_version
-        )
-        new = await anyio.to_thread.run_sync(ctx.definitions.get_version, tenant, name, to_version)
+        old = await read(request, ctx, ctx.definitions.get_version, name, from_version)
+        new = await read(request, ctx, ctx.definitions.get_version, name, to_version)
         return {
             "from": from_version,
             "to": to_version,

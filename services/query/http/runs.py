@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import anyio.to_thread
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.params import Parameter
@@ -16,8 +15,8 @@ from services.query.http.common import (
     QueryContext,
     build,
     parse_body,
+    read,
     tenant_of,
-    wait_for_position,
     written,
 )
 
@@ -63,17 +62,13 @@ class RunController(Controller):
     ) -> RunPage:
         """Newest first; filter by `workflow` and `status` (several); page with `cursor`."""
         ctx: QueryContext = state.ctx
-        await wait_for_position(request, ctx)
         statuses = [s for item in status or [] for s in item.split(",") if s]
-        return await anyio.to_thread.run_sync(
-            ctx.readers.list_runs, tenant_of(request), workflow, statuses, limit, cursor
-        )
+        return await read(request, ctx, ctx.readers.list_runs, workflow, statuses, limit, cursor)
 
     @get("/{run_id:str}")
     async def get_run(self, request: Request[Any, Any, Any], state: State, run_id: str) -> RunView:
         ctx: QueryContext = state.ctx
-        await wait_for_position(request, ctx)
-        return await anyio.to_thread.run_sync(ctx.readers.get_run, tenant_of(request), run_id)
+        return await read(request, ctx, ctx.readers.get_run, run_id)
 
     @post("/{run_id:str}/{action:str}", status_code=200)
     async def control_run(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import anyio.to_thread
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import State
 
@@ -16,8 +15,8 @@ from services.query.http.common import (
     QueryContext,
     build,
     parse_body,
+    read,
     tenant_of,
-    wait_for_position,
     written,
 )
 
@@ -63,20 +62,14 @@ class SnapshotController(Controller):
         favourite: bool | None = None,
     ) -> SnapshotPage:
         ctx: QueryContext = state.ctx
-        await wait_for_position(request, ctx)
-        return await anyio.to_thread.run_sync(
-            ctx.definitions.list_snapshots, tenant_of(request), name, tag, favourite
-        )
+        return await read(request, ctx, ctx.definitions.list_snapshots, name, tag, favourite)
 
     @get("/{snapshot_id:str}")
     async def get_snapshot(
         self, request: Request[Any, Any, Any], state: State, name: str, snapshot_id: str
     ) -> SnapshotView:
         ctx: QueryContext = state.ctx
-        await wait_for_position(request, ctx)
-        return await anyio.to_thread.run_sync(
-            ctx.definitions.get_snapshot, tenant_of(request), name, snapshot_id
-        )
+        return await read(request, ctx, ctx.definitions.get_snapshot, name, snapshot_id)
 
     @patch("/{snapshot_id:str}")
     async def update_snapshot(

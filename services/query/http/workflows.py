@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import anyio.to_thread
 from litestar import Controller, Request, Response, delete, get, put
 from litestar.datastructures import State
 from litestar.params import Parameter
@@ -17,8 +16,8 @@ from services.query.http.common import (
     QueryContext,
     build,
     parse_body,
+    read,
     tenant_of,
-    wait_for_position,
     written,
 )
 
@@ -53,8 +52,7 @@ class WorkflowController(Controller):
         self, request: Request[Any, Any, Any], state: State, name: str
     ) -> WorkflowView:
         ctx: QueryContext = state.ctx
-        await wait_for_position(request, ctx)
-        return await anyio.to_thread.run_sync(ctx.readers.get_workflow, tenant_of(request), name)
+        return await read(request, ctx, ctx.readers.get_workflow, name)
 
     @get("/")
     async def list_workflows(
@@ -67,11 +65,8 @@ class WorkflowController(Controller):
         cursor: str | None = None,
     ) -> WorkflowPage:
         ctx: QueryContext = state.ctx
-        await wait_for_position(request, ctx)
         start = int(cursor) if cursor and cursor.isdigit() else offset
-        return await anyio.to_thread.run_sync(
-            ctx.readers.list_workflows, tenant_of(request), name, limit, start
-        )
+        return await read(request, ctx, ctx.readers.list_workflows, name, limit, start)
 
     @delete("/{name:str}", status_code=200)
     async def delete_workflow(
