@@ -8,6 +8,7 @@ missing backend fails the run instead of skipping.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import tempfile
@@ -15,9 +16,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import nats
 import psycopg
 import pytest
+from nats.js.errors import BucketNotFoundError, NotFoundError
 
+from contracts import subjects
 from services import devserver
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -35,6 +39,8 @@ def nats_server() -> Iterator[tuple[str, devserver.Process | None]]:
     """A JetStream server for one test (or one module)."""
     external = os.environ.get("FL_TEST_NATS_URL")
     if external:
+        # A shared server: start each test from empty streams, consumers and leases.
+        asyncio.run(_reset(external))
         yield external, None
         return
     try:
@@ -65,6 +71,19 @@ def _nats_container() -> Iterator[str]:
         raise
     with container:
         yield container.nats_uri()
+
+
+async def _reset(url: str) -> None:
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    try:
+        for stream in (subjects.EVENTS_STREAM, subjects.TASKS_STREAM, subjects.TIMERS_STREAM):
+            with contextlib.suppress(NotFoundError):
+                await js.delete_stream(stream)
+        with contextlib.suppress(NotFoundError, BucketNotFoundError):
+            await js.delete_key_value(subjects.LEASES_BUCKET)
+    finally:
+        await nc.close()
 
 
 def postgres_base_url() -> str:
