@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import base64
-import json
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, or_, select
+from sqlalchemy import ColumnElement, Engine, func, select
 
 from contracts.api import BlockView, RunPage, RunSummary, RunView, WorkflowPage, WorkflowView
 from contracts.errors import ErrorType, FlowledgerError
@@ -14,22 +13,11 @@ from projections import runs as runs_model
 from projections import workflows as workflows_model
 from projections.store import read_position
 from projections.workflows import RUN_STATUSES
+from services.query.paging import Page, after_cursor, next_cursor, order_by
 
 runs = runs_model.table
 workflows = workflows_model.table
 workflow_run_counts = workflows_model.workflow_run_counts
-
-
-def encode_cursor(created_at: str, run_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps([created_at, run_id]).encode()).decode()
-
-
-def decode_cursor(cursor: str) -> tuple[str, str]:
-    try:
-        created_at, run_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return str(created_at), str(run_id)
-    except ValueError as exc:
-        raise FlowledgerError(ErrorType.BAD_REQUEST, "malformed cursor") from exc
 
 
 class Readers:
@@ -111,55 +99,56 @@ class Readers:
         data.pop("position")
         return RunView(**data, blocks=blocks)
 
-    def list_runs(
-        self,
-        tenant: str,
-        workflow: str | None,
-        statuses: list[str],
-        limit: int,
-        cursor: str | None,
-    ) -> RunPage:
-        where = [runs.c.tenant == tenant]
-        if workflow:
-            where.append(runs.c.workflow == workflow)
-        if statuses:
-            where.append(runs.c.status.in_(statuses))
-        page_where = list(where)
-        if cursor:
-            # Newest first; the cursor is the last (created_at, id) seen, so pages stay
-            # stable when runs are inserted meanwhile.
-            created_at, run_id = decode_cursor(cursor)
-            page_where.append(
-                or_(
-                    runs.c.created_at < created_at,
-                    and_(runs.c.created_at == created_at, runs.c.id < run_id),
-                )
-            )
-        columns = [
-            runs.c.id,
-            runs.c.workflow,
-            runs.c.version,
-            runs.c.status,
-            runs.c.metadata,
-            runs.c.created_at,
-            runs.c.updated_at,
-            runs.c.ended_at,
-        ]
+    def list_runs(self, tenant: str, where: RunFilter, page: Page) -> RunPage:
+        conditions = [runs.c.tenant == tenant, *where.conditions()]
+        page_conditions = list(conditions)
+        after = after_cursor(runs, page)
+        if after is not None:
+            page_conditions.append(after)
+        columns = [runs.c[name] for name in RunSummary.model_fields]
         with self.engine.connect() as conn:
-            total = conn.execute(select(func.count()).select_from(runs).where(*where)).scalar()
+            total = conn.execute(select(func.count()).select_from(runs).where(*conditions)).scalar()
             rows = list(
                 conn.execute(
                     select(*columns)
-                    .where(*page_where)
-                    .order_by(runs.c.created_at.desc(), runs.c.id.desc())
-                    .limit(limit + 1)
+                    .where(*page_conditions)
+                    .order_by(*order_by(runs, page))
+                    .offset(page.offset)
+                    .limit(page.limit + 1)
                 ).mappings()
             )
-        more = len(rows) > limit
-        rows = rows[:limit]
-        next_cursor = encode_cursor(rows[-1]["created_at"], rows[-1]["id"]) if more else None
+        more = len(rows) > page.limit
+        rows = rows[: page.limit]
         return RunPage(
             items=[RunSummary(**dict(r)) for r in rows],
             total=int(total or 0),
-            next_cursor=next_cursor,
+            next_cursor=next_cursor(rows, page) if more else None,
         )
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """The filters of `GET /v1/runs`."""
+
+    workflow: str | None = None
+    statuses: tuple[str, ...] = ()
+    version: int | None = None
+    created_after: str | None = None
+    created_before: str | None = None
+    metadata: tuple[tuple[str, str], ...] = ()
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        found: list[ColumnElement[bool]] = []
+        if self.workflow:
+            found.append(runs.c.workflow == self.workflow)
+        if self.statuses:
+            found.append(runs.c.status.in_(self.statuses))
+        if self.version is not None:
+            found.append(runs.c.version == self.version)
+        if self.created_after:
+            found.append(runs.c.created_at > self.created_after)
+        if self.created_before:
+            found.append(runs.c.created_at < self.created_before)
+        for key, value in self.metadata:
+            found.append(runs.c.metadata[key].as_string() == value)
+        return found

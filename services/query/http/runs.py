@@ -19,6 +19,10 @@ from services.query.http.common import (
     tenant_of,
     written,
 )
+from services.query.paging import MAX_LIMIT, make_page, parse_sort
+from services.query.readers import RunFilter
+
+RUN_SORT_FIELDS = ("created_at", "updated_at", "workflow", "status", "version", "id")
 
 _CONTROLS = {
     "cancel": CancelRun,
@@ -57,13 +61,41 @@ class RunController(Controller):
         state: State,
         workflow: str | None = None,
         status: list[str] | None = None,
-        limit: int = Parameter(default=20, ge=1, le=1000),
+        version: int | None = None,
+        created_after: str | None = None,
+        created_before: str | None = None,
+        sort: str | None = None,
+        limit: int | None = Parameter(default=None, ge=1, le=MAX_LIMIT),
         cursor: str | None = None,
+        page: int | None = Parameter(default=None, ge=1),
+        page_size: int | None = Parameter(default=None, ge=1, le=MAX_LIMIT),
+        offset: int | None = Parameter(default=None, ge=0),
     ) -> RunPage:
-        """Newest first; filter by `workflow` and `status` (several); page with `cursor`."""
+        """Newest first by default. Filters: `workflow`, `status` (several), `version`,
+        `created_after`/`created_before` (RFC 3339), `metadata.<key>=<value>`. Paging:
+        `limit` + `cursor`, or `page`/`page_size`, or `offset`; `sort` e.g. `-updated_at`."""
         ctx: QueryContext = state.ctx
-        statuses = [s for item in status or [] for s in item.split(",") if s]
-        return await read(request, ctx, ctx.readers.list_runs, workflow, statuses, limit, cursor)
+        where = RunFilter(
+            workflow=workflow,
+            statuses=tuple(s for item in status or [] for s in item.split(",") if s),
+            version=version,
+            created_after=created_after,
+            created_before=created_before,
+            metadata=tuple(
+                (key.removeprefix("metadata."), value)
+                for key, value in request.query_params.items()
+                if key.startswith("metadata.")
+            ),
+        )
+        paging = make_page(
+            limit=limit,
+            cursor=cursor,
+            page=page,
+            page_size=page_size,
+            offset=offset,
+            sort=parse_sort(sort, RUN_SORT_FIELDS, default="-created_at"),
+        )
+        return await read(request, ctx, ctx.readers.list_runs, where, paging)
 
     @get("/{run_id:str}")
     async def get_run(self, request: Request[Any, Any, Any], state: State, run_id: str) -> RunView:
