@@ -33,8 +33,12 @@ class SetConfig(BlockConfig):
 
 
 class LogConfig(BlockConfig):
-    """Writes `message` (with `${…}` resolved) to the run's log at `level`."""
+    """Writes `message` (with `${…}` resolved) to the run's log at `level`.
 
+    The message becomes one line of the block's log; the output is `{"level", "message"}`.
+    """
+
+    ENABLED: ClassVar[bool] = True
     message: str
     level: Literal["debug", "info", "warning", "error"] = "info"
 

@@ -1,7 +1,8 @@
 """Blocks for tabular work on rows (lists of objects): data.source, filter, aggregate, join, sort.
 
 `rows` is a JMESPath expression over the run's context giving the rows; when omitted, the rows
-are the output of the block's only need.
+are the output of the block's only need (with no or several needs, the block fails with
+INVALID_CONFIG). Each block outputs its rows as a list of objects.
 """
 
 from __future__ import annotations
@@ -23,8 +24,13 @@ class _RowsConfig(BlockConfig):
 
 
 class DataSourceConfig(BlockConfig):
-    """Outputs rows: the literal `rows`, or those the JMESPath `from` gives."""
+    """Outputs rows: the literal `rows`, or those the JMESPath `from` gives.
 
+    The output is the list of rows itself; `from` giving anything but a list of objects
+    fails with INVALID_ROWS.
+    """
+
+    ENABLED: ClassVar[bool] = True
     NEEDS_CONTEXT: ClassVar[bool] = True
     EXPRESSION_FIELDS: ClassVar[tuple[str, ...]] = ("from",)
     rows: list[dict[str, Any]] | None = None
@@ -38,8 +44,12 @@ class DataSourceConfig(BlockConfig):
 
 
 class DataFilterConfig(_RowsConfig):
-    """Keeps the rows for which the JMESPath `where`, evaluated on each row, is truthy."""
+    """Keeps the rows for which the JMESPath `where`, evaluated on each row, is truthy.
 
+    `where` sees the row alone, e.g. `price > `10``; truthy as in JMESPath (0 is true).
+    """
+
+    ENABLED: ClassVar[bool] = True
     EXPRESSION_FIELDS: ClassVar[tuple[str, ...]] = ("rows", "where")
     where: Expression
 
@@ -58,15 +68,30 @@ class Aggregate(Strict):
 
 
 class DataAggregateConfig(_RowsConfig):
-    """Groups rows by `group_by` columns and outputs one row per group with `aggregates`."""
+    """Groups rows by `group_by` columns and outputs one row per group with `aggregates`.
 
+    As in SQL: groups in order of first appearance; no `group_by` gives exactly one row,
+    even from no rows. `count` counts rows (with a `field`: its non-null values); `sum`,
+    `avg`, `min`, `max` skip nulls and give null when none is left; `first`/`last` take the
+    field of the group's first/last row. `sum`/`avg` need numbers, `min`/`max` one kind of
+    value; anything else fails with INVALID_ROWS.
+    """
+
+    ENABLED: ClassVar[bool] = True
     group_by: list[Column] = Field(default_factory=list)
     aggregates: dict[Column, Aggregate] = Field(min_length=1)
 
 
 class DataJoinConfig(BlockConfig):
-    """Joins the rows of JMESPath `left` and `right` on equal `on` columns (`how`: inner…)."""
+    """Joins the rows of JMESPath `left` and `right` on equal `on` columns (`how`: inner…).
 
+    As in SQL: `left`, `right` and `outer` keep that side's unmatched rows, with null in
+    the other side's columns; a null `on` value matches nothing. A matched pair is one row,
+    the right's value winning a column both have. Order: left rows in order, each with its
+    matches in right order, then (right, outer) the unmatched right rows.
+    """
+
+    ENABLED: ClassVar[bool] = True
     NEEDS_CONTEXT: ClassVar[bool] = True
     EXPRESSION_FIELDS: ClassVar[tuple[str, ...]] = ("left", "right")
     left: Expression
@@ -76,8 +101,13 @@ class DataJoinConfig(BlockConfig):
 
 
 class DataSortConfig(_RowsConfig):
-    """Sorts rows by the `by` columns, ascending unless `descending`."""
+    """Sorts rows by the `by` columns, ascending unless `descending`.
 
+    Stable; `descending` applies to every column; null or missing values sort last either
+    way. A column mixing numbers, strings and booleans fails with INVALID_ROWS.
+    """
+
+    ENABLED: ClassVar[bool] = True
     by: list[Column] = Field(min_length=1)
     descending: bool = False
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field
@@ -25,7 +25,16 @@ Status = Annotated[int, Field(ge=100, le=599)]
 
 
 class HttpConfig(BlockConfig):
-    """Sends an HTTP request; outputs the status, headers and (JSON) body of the response."""
+    """Sends an HTTP request; outputs the status, headers and (JSON) body of the response.
+
+    Redirects are followed; `timeout_seconds` bounds the whole exchange. The output is
+    `{"status", "headers", "body"}`: header names in lower case, the body JSON-decoded when
+    the response is JSON, else text. A status outside `expect_status` fails the block with
+    `HTTP_<status>` (retried for 5xx and 429 only); no answer in time is `HTTP_TIMEOUT`, no
+    connection `HTTP_UNREACHABLE`, both retried.
+    """
+
+    ENABLED: ClassVar[bool] = True
 
     method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
     url: HttpUrl
@@ -37,7 +46,13 @@ class HttpConfig(BlockConfig):
 
 
 class WebhookConfig(BlockConfig):
-    """POSTs `payload` as JSON to `url`, signed with HMAC-SHA256 when a `secret` is set."""
+    """POSTs `payload` as JSON to `url`, signed with HMAC-SHA256 when a `secret` is set.
+
+    The signature is header `X-Flowledger-Signature: sha256=<hex HMAC-SHA256 of the exact
+    body bytes, keyed by secret>`. Any 2xx is success; the output and errors are `http`'s.
+    """
+
+    ENABLED: ClassVar[bool] = True
 
     url: HttpUrl
     secret: str | None = None

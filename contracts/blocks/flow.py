@@ -20,9 +20,15 @@ NOT_A_BODY = frozenset({"condition", "switch", "parallel"})
 
 
 class ConditionConfig(BlockConfig):
-    """Chooses the `then` successors if the JMESPath `if` is truthy, else the `else` ones."""
+    """Chooses the `then` successors if the JMESPath `if` is truthy, else the `else` ones.
+
+    Truthy as in JMESPath: false, null, "", [] and {} are false; 0 is true. The output,
+    `{"branch": "then" | "else", "chosen": [...]}`, records the choice. Every block needing
+    this one that the chosen branch does not name ends skipped, whatever its trigger.
+    """
 
     EXECUTION: ClassVar[Execution] = Execution.INLINE
+    ENABLED: ClassVar[bool] = True
     EXPRESSION_FIELDS: ClassVar[tuple[str, ...]] = ("if",)
     if_: str = Field(alias="if", min_length=1)
     then: list[str] = Field(default_factory=list)
@@ -36,9 +42,16 @@ class ConditionConfig(BlockConfig):
 
 
 class SwitchConfig(BlockConfig):
-    """Chooses the successors of the case whose key equals the JMESPath `value` (as text)."""
+    """Chooses the successors of the case whose key equals the JMESPath `value` (as text).
+
+    As text: a string as it is, anything else as compact JSON (`1`, `true`, `null`). With
+    no such case, `default`. The output, `{"branch": "case" | "default", "case": <key> |
+    null, "value": <value>, "chosen": [...]}`, records the choice; the blocks needing this
+    one that it does not choose end skipped, whatever their trigger.
+    """
 
     EXECUTION: ClassVar[Execution] = Execution.INLINE
+    ENABLED: ClassVar[bool] = True
     EXPRESSION_FIELDS: ClassVar[tuple[str, ...]] = ("value",)
     value: str = Field(min_length=1)
     cases: dict[str, list[str]] = Field(min_length=1)
@@ -53,6 +66,7 @@ class ParallelConfig(BlockConfig):
     """Marks a fan-out: completes at once so the blocks that need it start together."""
 
     EXECUTION: ClassVar[Execution] = Execution.INLINE
+    ENABLED: ClassVar[bool] = True
 
 
 class ForEachBody(Strict):

@@ -21,9 +21,14 @@ class SleepConfig(BlockConfig):
 
 
 class SleepUntilConfig(BlockConfig):
-    """Waits on a durable timer until `until`, an RFC 3339 time (or a `${…}` giving one)."""
+    """Waits on a durable timer until `until`, an RFC 3339 time (or a `${…}` giving one).
+
+    A time already past completes the block at once; a `${…}` giving no such time fails it
+    with INVALID_CONFIG.
+    """
 
     EXECUTION: ClassVar[Execution] = Execution.TIMER
+    ENABLED: ClassVar[bool] = True
     until: str = Field(min_length=1)
 
     @field_validator("until")

@@ -245,11 +245,7 @@ def test_input_schema_is_checked_when_a_run_starts(stack: Stack) -> None:
 
 def test_a_workflow_using_a_block_type_that_cannot_run_yet_refuses_to_start(stack: Stack) -> None:
     name = unique("later")
-    definition = {
-        "blocks": [
-            {"id": "call", "type": "http", "config": {"method": "GET", "url": "http://127.0.0.1:9"}}
-        ]
-    }
+    definition = {"blocks": [{"id": "call", "type": "code", "config": {"handler": "h"}}]}
     saved = stack.http.put(f"/v1/workflows/{name}", json=definition)
     assert saved.status_code == 201, saved.text
     refused = stack.http.post(f"/v1/workflows/{name}/runs", json={})

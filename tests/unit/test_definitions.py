@@ -59,7 +59,25 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "data.sort": {"by": ["price", "name"], "descending": True},
 }
 
-ENABLED = {"noop", "fail", "set", "transform", "sleep"}
+ENABLED = {
+    "noop",
+    "fail",
+    "set",
+    "transform",
+    "sleep",
+    "sleep_until",
+    "parallel",
+    "condition",
+    "switch",
+    "log",
+    "http",
+    "webhook",
+    "data.source",
+    "data.filter",
+    "data.aggregate",
+    "data.join",
+    "data.sort",
+}
 INLINE = {"condition", "switch", "noop", "fail", "parallel"}
 TIMER = {"sleep", "sleep_until"}
 
@@ -91,6 +109,9 @@ def test_enabled_types_and_execution_kinds() -> None:
         assert execution_of(name) is expected
         assert catalogue[name]["execution"] == expected.value
     assert needs_context("transform") and not needs_context("set")
+    # Data blocks evaluate their JMESPath on the worker; routers are evaluated inline.
+    assert all(needs_context(name) for name in BLOCK_TYPES if name.startswith("data."))
+    assert not any(needs_context(name) for name in ("condition", "switch", "http", "log"))
 
 
 @pytest.mark.parametrize("block_type", sorted(EXAMPLES))
@@ -226,7 +247,7 @@ def test_the_graph_has_typed_edges() -> None:
     )
     graph = definition_graph(definition)
     assert graph["nodes"][1] == {"id": "big", "type": "condition"}
-    assert definition.disabled_blocks() == ["big", "kind"]
+    assert definition.disabled_blocks() == []  # routers run now
     assert len(graph["nodes"]) == 7
     assert graph["edges"] == [
         {"from": "start", "to": "big", "kind": "needs"},
@@ -238,3 +259,15 @@ def test_the_graph_has_typed_edges() -> None:
         {"from": "yes", "to": "end", "kind": "needs"},
         {"from": "no", "to": "end", "kind": "needs"},
     ]
+
+
+def test_disabled_blocks_names_the_blocks_of_types_that_cannot_run_yet() -> None:
+    definition = WorkflowDefinition.model_validate(
+        {
+            "blocks": [
+                {"id": "ok", "type": "http", "config": {"url": "http://127.0.0.1:9"}},
+                {"id": "later", "type": "code", "needs": ["ok"], "config": {"handler": "h"}},
+            ]
+        }
+    )
+    assert definition.disabled_blocks() == ["later"]

@@ -165,3 +165,56 @@ def test_input_statuses_are_not_mutated() -> None:
     statuses = {"a": KO, "b": P, "c": P, "d": P}
     next_steps(diamond(), statuses)
     assert statuses == {"a": KO, "b": P, "c": P, "d": P}
+
+
+# ----- vetoes of routers (condition, switch) ------------------------------------------------
+
+
+def routed() -> list[Node]:
+    """route -> yes, route -> no; after_yes needs yes; join (none_failed) needs yes and no."""
+    return [
+        Node("route", (), Trigger.ALL_SUCCESS),
+        Node("yes", ("route",), Trigger.ALL_SUCCESS),
+        Node("no", ("route",), Trigger.NONE_FAILED),
+        Node("after_no", ("no",), Trigger.ALL_SUCCESS),
+        Node("join", ("yes", "no"), Trigger.NONE_FAILED),
+    ]
+
+
+def test_a_vetoed_successor_is_skipped_and_the_chosen_one_is_ready() -> None:
+    statuses = {"route": OK, "yes": P, "no": P, "after_no": P, "join": P}
+    result = next_steps(routed(), statuses, {("route", "no")})
+    # `no` is skipped though its none_failed trigger would accept its completed need;
+    # the skip cascades to after_no (all_success), and join (none_failed) waits on `yes`.
+    assert (result.ready, result.skip) == (["yes"], ["no", "after_no"])
+
+
+def test_a_veto_is_per_edge_not_a_status_of_the_router() -> None:
+    nodes = [
+        Node("route", (), Trigger.ALL_SUCCESS),
+        Node("a", ("route",), Trigger.ALL_SUCCESS),
+        Node("b", ("route", "a"), Trigger.ANY_SUCCESS),
+    ]
+    # b is vetoed by route: skipped even though its any_success trigger is met through a.
+    assert next_steps(nodes, {"route": OK, "a": OK, "b": P}, {("route", "b")}).skip == ["b"]
+    # A veto naming another router, or another block, changes nothing for b.
+    assert next_steps(nodes, {"route": OK, "a": OK, "b": P}, {("x", "b")}).ready == ["b"]
+    # b (any_success) may start on route alone when route chose it.
+    assert next_steps(nodes, {"route": OK, "a": P, "b": P}, {("route", "z")}).ready == ["a", "b"]
+
+
+def test_a_vetoed_block_is_skipped_whatever_its_trigger() -> None:
+    for trigger in Trigger:
+        nodes = [Node("route", (), Trigger.ALL_SUCCESS), Node("b", ("route",), trigger)]
+        result = next_steps(nodes, {"route": OK, "b": P}, {("route", "b")})
+        assert (result.ready, result.skip) == ([], ["b"]), trigger
+
+
+def test_the_join_of_both_branches_runs_once_the_chosen_branch_completes() -> None:
+    statuses = {"route": OK, "yes": OK, "no": SK, "after_no": SK, "join": P}
+    assert next_steps(routed(), statuses, {("route", "no")}).ready == ["join"]
+
+
+def test_without_vetoes_next_steps_is_unchanged() -> None:
+    statuses = {"route": OK, "yes": P, "no": P, "after_no": P, "join": P}
+    assert next_steps(routed(), statuses).ready == ["yes", "no"]

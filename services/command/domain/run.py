@@ -1,9 +1,10 @@
 """The Run aggregate: one execution of a pinned workflow version.
 
 It owns the status machine and decides, from the pinned definition and its own state,
-which blocks are ready. Blocks needing no I/O are settled here; sleeps become durable
-timers; every other block becomes a task for a worker. Results of an attempt are accepted
-once: a repeat, a stale attempt or a result for an ended run changes nothing.
+which blocks are ready. Blocks needing no I/O are settled here (`settling`; the routers'
+choices in `routing`); sleeps become durable timers; every other block becomes a task for
+a worker. Results of an attempt are accepted once: a repeat, a stale attempt or a result
+for an ended run changes nothing.
 """
 
 from __future__ import annotations
@@ -14,16 +15,10 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
-from contracts.definitions import (
-    Execution,
-    FailConfig,
-    SleepConfig,
-    WorkflowDefinition,
-    execution_of,
-    needs_context,
-)
+from contracts.definitions import Execution, WorkflowDefinition, execution_of, needs_context
 from contracts.expressions import ExpressionError, resolve
 from contracts.subjects import timer_id
+from services.command.domain.routing import vetoes
 from services.command.domain.scheduling import (
     CANCELLED,
     COMPLETED,
@@ -34,6 +29,7 @@ from services.command.domain.scheduling import (
     Node,
     next_steps,
 )
+from services.command.domain.settling import Complete, Fail, settle, task_config
 from services.command.domain.status import TERMINAL, RunCommand, RunStatus, check_allowed
 
 RUNNING_BLOCK = "running"
@@ -229,7 +225,9 @@ class Run(Aggregate):
             ]
             for bid in due:
                 self._schedule(bid, self.blocks[bid]["attempt"] + 1, now)
-            steps = next_steps(nodes, self.block_statuses())
+            # Routers settled in an earlier pass of this loop veto their unchosen successors.
+            vetoed = vetoes(definition, self.blocks)
+            steps = next_steps(nodes, self.block_statuses(), vetoed)
             for bid in steps.skip:
                 self._skip_block(block=bid, at=now)
             for bid in steps.ready:
@@ -257,6 +255,8 @@ class Run(Aggregate):
             )
             self._settle_failure(block_id, attempt, "EXPRESSION_ERROR", str(exc), False, [], now)
             return
+        if execution is Execution.TASK:
+            config = task_config(spec, config)
         self._schedule_block(
             block=block_id,
             attempt=attempt,
@@ -267,20 +267,21 @@ class Run(Aggregate):
             context=context if needs_context(spec.type) else None,
             at=now,
         )
-        if execution is Execution.INLINE:
-            self._settle_inline(block_id, attempt, spec.type, config, now)
-        elif execution is Execution.TIMER:
-            seconds = SleepConfig.model_validate(config).seconds
-            self._start_timer_for(block_id, attempt, SLEEP, now + timedelta(seconds=seconds), now)
-
-    def _settle_inline(
-        self, block_id: str, attempt: int, block_type: str, config: dict[str, Any], now: datetime
-    ) -> None:
-        if block_type == "fail":
-            fail = FailConfig.model_validate(config)
-            self._settle_failure(block_id, attempt, fail.error_type, fail.message, False, [], now)
+        if execution is Execution.TASK:
+            return
+        # Inline and timer blocks: the outcome (a router's choice too) is decided here, once,
+        # and recorded; replaying the events never evaluates it again.
+        outcome = settle(spec.type, config, context, now)
+        if isinstance(outcome, Complete):
+            self._complete_block(
+                block=block_id, attempt=attempt, output=outcome.output, logs=[], at=now
+            )
+        elif isinstance(outcome, Fail):
+            self._settle_failure(
+                block_id, attempt, outcome.error_type, outcome.message, False, [], now
+            )
         else:
-            self._complete_block(block=block_id, attempt=attempt, output=None, logs=[], at=now)
+            self._start_timer_for(block_id, attempt, SLEEP, outcome.until, now)
 
     def _settle_failure(
         self,

@@ -1,8 +1,13 @@
-"""Which pending blocks of a run are ready, and which can never run (to be skipped)."""
+"""Which pending blocks of a run are ready, and which can never run (to be skipped).
+
+Pure: statuses and the routers' vetoes in, decisions out. A veto `(router, block)` says a
+completed condition or switch did not choose `block`: that block is skipped whatever its
+trigger, while the router itself stays completed for its other successors.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from contracts.definitions import Trigger
@@ -28,8 +33,12 @@ class Steps:
     skip: list[str] = field(default_factory=list)
 
 
-def _decide(node: Node, statuses: Mapping[str, str]) -> str | None:
+def _decide(
+    node: Node, statuses: Mapping[str, str], vetoed: Collection[tuple[str, str]]
+) -> str | None:
     """'ready', 'skip' or None (not yet decidable) for one pending block."""
+    if any((need, node.id) in vetoed for need in node.needs):
+        return "skip"
     needs = [statuses[n] for n in node.needs]
     done = all(s in TERMINAL_BLOCK_STATUSES for s in needs)
     if node.trigger is Trigger.ALL_SUCCESS:
@@ -48,7 +57,11 @@ def _decide(node: Node, statuses: Mapping[str, str]) -> str | None:
     return "skip" if done else None
 
 
-def next_steps(nodes: Iterable[Node], statuses: Mapping[str, str]) -> Steps:
+def next_steps(
+    nodes: Iterable[Node],
+    statuses: Mapping[str, str],
+    vetoed: Collection[tuple[str, str]] = frozenset(),
+) -> Steps:
     """Decide every pending block whose needs allow it, skips cascading to a fixpoint.
 
     Ready blocks are returned in definition order, so parallel branches start together.
@@ -62,12 +75,12 @@ def next_steps(nodes: Iterable[Node], statuses: Mapping[str, str]) -> Steps:
         for node in nodes:
             if current[node.id] != PENDING:
                 continue
-            decision = _decide(node, current)
+            decision = _decide(node, current, vetoed)
             if decision == "skip":
                 current[node.id] = SKIPPED
                 steps.skip.append(node.id)
                 changed = True
     for node in nodes:
-        if current[node.id] == PENDING and _decide(node, current) == "ready":
+        if current[node.id] == PENDING and _decide(node, current, vetoed) == "ready":
             steps.ready.append(node.id)
     return steps

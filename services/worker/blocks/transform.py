@@ -5,13 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from contracts.definitions import TransformConfig
-from contracts.expressions import ExpressionError, evaluate
-from services.worker.blocks.base import BlockContext, BlockError
+from services.worker.blocks.base import BlockContext, parse_config
 
 
 async def execute(config: dict[str, Any], ctx: BlockContext) -> Any:
-    transform = TransformConfig.model_validate(config)
-    try:
-        return evaluate(transform.expression, ctx.context or {})
-    except ExpressionError as exc:
-        raise BlockError("EXPRESSION_ERROR", str(exc), retryable=False) from exc
+    return ctx.evaluate(parse_config(TransformConfig, config).expression)

@@ -1,0 +1,89 @@
+"""How the command side settles the blocks it runs itself (inline and timer types).
+
+Pure: a block's resolved config, the run's context and the present moment in, an outcome
+out. The Run aggregate records the outcome as events; nothing here has side effects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from contracts.blocks.timing import SleepUntilConfig
+from contracts.definitions import Block, FailConfig, SleepConfig
+from contracts.expressions import ExpressionError
+from services.command.domain.routing import ROUTERS, route
+
+EXPRESSION_ERROR = "EXPRESSION_ERROR"
+INVALID_CONFIG = "INVALID_CONFIG"
+
+
+@dataclass(frozen=True)
+class Complete:
+    """The block completes now with `output`."""
+
+    output: Any = None
+
+
+@dataclass(frozen=True)
+class Fail:
+    """The block fails now; never retried, as its config would not change."""
+
+    error_type: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Wait:
+    """The block waits on a durable timer until `until`."""
+
+    until: datetime
+
+
+Outcome = Complete | Fail | Wait
+
+
+def settle(
+    block_type: str, config: dict[str, Any], context: dict[str, Any], now: datetime
+) -> Outcome:
+    """The outcome of an inline or timer block, from its config resolved over `context`."""
+    if block_type == "fail":
+        fail = FailConfig.model_validate(config)
+        return Fail(fail.error_type, fail.message)
+    if block_type in ROUTERS:
+        try:
+            return Complete(route(block_type, config, context))
+        except ExpressionError as exc:
+            return Fail(EXPRESSION_ERROR, str(exc))
+    if block_type == "sleep":
+        return Wait(now + timedelta(seconds=SleepConfig.model_validate(config).seconds))
+    if block_type == "sleep_until":
+        return _sleep_until(config, now)
+    # noop, parallel: nothing to do but complete.
+    return Complete()
+
+
+def _sleep_until(config: dict[str, Any], now: datetime) -> Outcome:
+    # `until` may have come from a `${…}`, so it is checked again once resolved.
+    try:
+        until = datetime.fromisoformat(SleepUntilConfig.model_validate(config).until)
+    except (ValidationError, ValueError, TypeError):
+        return Fail(INVALID_CONFIG, f"until: {config.get('until')!r} is not an RFC 3339 time")
+    # A moment already past fires at once: no timer round trip.
+    return Wait(until) if until > now else Complete()
+
+
+def task_config(block: Block, config: dict[str, Any]) -> dict[str, Any]:
+    """A task's config as the worker gets it: defaults that need the graph filled in.
+
+    A data block without `rows` reads the output of its only need (contracts/blocks/data.py);
+    only the definition knows that need, so its expression is written in here. With no or
+    several needs, `rows` stays null and the worker fails the block with INVALID_CONFIG.
+    """
+    reads_rows = "rows" in type(block.config).EXPRESSION_FIELDS
+    if reads_rows and config.get("rows") is None and len(block.needs) == 1:
+        return {**config, "rows": f'blocks."{block.needs[0]}".output'}
+    return config

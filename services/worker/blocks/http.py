@@ -1,0 +1,86 @@
+"""`http`: sends one request; outputs the response's status, headers and body.
+
+Shared with `webhook`: `send` maps what can go wrong to stable, retry-aware error types —
+a status outside the expected ones is `HTTP_<status>` (retryable for 5xx and 429), no
+answer within the timeout is `HTTP_TIMEOUT`, no connection is `HTTP_UNREACHABLE`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Collection, Mapping
+from typing import Any
+
+import httpx
+
+from contracts.blocks.external import HttpConfig
+from services.worker.blocks.base import BlockContext, BlockError, parse_config
+
+SUCCESS = range(200, 300)
+# How much of an unexpected response's body its error message quotes.
+_QUOTED = 500
+
+
+async def execute(config: dict[str, Any], ctx: BlockContext) -> Any:
+    http = parse_config(HttpConfig, config)
+    expected = SUCCESS if http.expect_status is None else _as_set(http.expect_status)
+    content = None
+    headers = dict(http.headers)
+    if http.json_body is not None:
+        content = json.dumps(http.json_body, separators=(",", ":")).encode()
+        if not any(name.lower() == "content-type" for name in headers):
+            headers["Content-Type"] = "application/json"
+    return await send(http.method, http.url, headers, content, http.timeout_seconds, expected)
+
+
+def _as_set(statuses: int | list[int]) -> set[int]:
+    return {statuses} if isinstance(statuses, int) else set(statuses)
+
+
+async def send(
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    content: bytes | None,
+    seconds: float,
+    expected: Collection[int],
+) -> dict[str, Any]:
+    """One request, redirects followed; `seconds` bounds all of it, body included."""
+    try:
+        async with (
+            asyncio.timeout(seconds),
+            httpx.AsyncClient(timeout=seconds, follow_redirects=True) as client,
+        ):
+            response = await client.request(method, url, headers=headers, content=content)
+    except (TimeoutError, httpx.TimeoutException) as exc:
+        message = f"{method} {url}: no answer within {seconds:g}s"
+        raise BlockError("HTTP_TIMEOUT", message, retryable=True) from exc
+    except httpx.HTTPError as exc:
+        message = f"{method} {url}: {type(exc).__name__}: {exc}"
+        raise BlockError("HTTP_UNREACHABLE", message, retryable=True) from exc
+    output = {
+        "status": response.status_code,
+        "headers": dict(response.headers.items()),
+        "body": _body(response),
+    }
+    if response.status_code not in expected:
+        status = response.status_code
+        quoted = response.text[:_QUOTED]
+        raise BlockError(
+            f"HTTP_{status}",
+            f"{method} {url} answered {status}: {quoted}",
+            retryable=status >= 500 or status == 429,
+        )
+    return output
+
+
+def _body(response: httpx.Response) -> Any:
+    """JSON-decoded when the response says it is JSON (and is), else the text."""
+    media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type == "application/json" or media_type.endswith("+json"):
+        try:
+            return response.json()
+        except ValueError:
+            pass
+    return response.text
