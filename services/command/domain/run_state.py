@@ -1,0 +1,191 @@
+"""The state of a run and the events that change it: the Run aggregate's half that
+only records. `run.Run` adds the commands and decisions on top.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from eventsourcing.domain import Aggregate, event
+
+from contracts.definitions import WorkflowDefinition
+from services.command.domain.scheduling import (
+    CANCELLED,
+    COMPLETED,
+    FAILED,
+    PENDING,
+    SKIPPED,
+    TERMINAL_BLOCK_STATUSES,
+)
+from services.command.domain.status import RunStatus
+
+RUNNING_BLOCK = "running"
+WAITING_BLOCK = "waiting"
+
+_RUN_NAMESPACE = uuid.UUID("0b5b8c3e-4c1a-4f7e-9d62-3c1f1e7a2a11")
+
+
+def run_aggregate_id(tenant: str, run_id: str) -> uuid.UUID:
+    """Run ids are unique per tenant; the aggregate id is derived from both."""
+    return uuid.uuid5(_RUN_NAMESPACE, f"{tenant}/{run_id}")
+
+
+class RunState(Aggregate):
+    """What a run is: its status, its blocks' attempts and timers; changed only by events."""
+
+    @staticmethod
+    def create_id(tenant: str, run_id: str) -> uuid.UUID:
+        return run_aggregate_id(tenant, run_id)
+
+    @event("RunStarted")
+    def __init__(
+        self,
+        tenant: str,
+        run_id: str,
+        workflow: str,
+        version: int,
+        definition: dict[str, Any],
+        input: dict[str, Any],
+        metadata: dict[str, str],
+        status: str,
+        at: datetime,
+    ) -> None:
+        self.tenant = tenant
+        self.run_id = run_id
+        self.workflow = workflow
+        self.workflow_version = version
+        self.definition = definition
+        self.input = input
+        self.metadata = metadata
+        self.status = RunStatus(status)
+        self.created_at = at
+        self.output: Any = None
+        self.error: dict[str, Any] | None = None
+        self.blocks: dict[str, dict[str, Any]] = {
+            b["id"]: {"status": PENDING, "attempt": 0, "output": None, "timer": None}
+            for b in definition["blocks"]
+        }
+
+    # ----- reading state -------------------------------------------------------------
+
+    @property
+    def parsed_definition(self) -> WorkflowDefinition:
+        parsed: WorkflowDefinition | None = getattr(self, "_parsed", None)
+        if parsed is None:
+            parsed = WorkflowDefinition.model_validate(self.definition)
+            self._parsed = parsed
+        return parsed
+
+    def context(self) -> dict[str, Any]:
+        """What expressions see: input, settled blocks' outputs and statuses, the run."""
+        return {
+            "input": self.input,
+            "blocks": {
+                bid: {"output": b["output"], "status": b["status"]}
+                for bid, b in self.blocks.items()
+                if b["status"] != PENDING
+            },
+            "run": {"id": self.run_id, "workflow": self.workflow, "attempt": 1},
+        }
+
+    def block_statuses(self) -> dict[str, str]:
+        return {bid: b["status"] for bid, b in self.blocks.items()}
+
+    def _is_current(self, block: str, attempt: int, status: str) -> bool:
+        state = self.blocks.get(block)
+        return state is not None and state["attempt"] == attempt and state["status"] == status
+
+    # ----- events: the only places state changes ---------------------------------------
+
+    @event("BlockScheduled")
+    def _schedule_block(
+        self,
+        block: str,
+        attempt: int,
+        type: str,
+        execution: str,
+        queue: str,
+        config: dict[str, Any],
+        context: dict[str, Any] | None,
+        at: datetime,
+    ) -> None:
+        self.blocks[block].update(status=RUNNING_BLOCK, attempt=attempt, timer=None)
+
+    @event("BlockStarted")
+    def _start_block(self, block: str, attempt: int, worker: str, at: datetime) -> None:
+        self.blocks[block]["worker"] = worker
+
+    @event("BlockCompleted")
+    def _complete_block(
+        self, block: str, attempt: int, output: Any, logs: list[str], at: datetime
+    ) -> None:
+        self.blocks[block].update(status=COMPLETED, output=output, timer=None)
+
+    @event("BlockFailed")
+    def _fail_block(
+        self,
+        block: str,
+        attempt: int,
+        error_type: str,
+        message: str,
+        logs: list[str],
+        will_retry: bool,
+        at: datetime,
+    ) -> None:
+        self.blocks[block].update(
+            status=WAITING_BLOCK if will_retry else FAILED,
+            error={"type": error_type, "message": message},
+        )
+
+    @event("BlockSkipped")
+    def _skip_block(self, block: str, at: datetime) -> None:
+        self.blocks[block]["status"] = SKIPPED
+
+    @event("TimerStarted")
+    def _start_timer(
+        self,
+        block: str,
+        attempt: int,
+        purpose: str,
+        timer_id: str,
+        fire_at: datetime,
+        at: datetime,
+    ) -> None:
+        self.blocks[block].update(
+            status=WAITING_BLOCK, timer={"purpose": purpose, "id": timer_id, "fired": False}
+        )
+
+    @event("TimerFired")
+    def _fire_timer(self, block: str, attempt: int, purpose: str, at: datetime) -> None:
+        self.blocks[block]["timer"]["fired"] = True
+
+    @event("RunStatusChanged")
+    def _change_status(self, status: str, reason: str | None, at: datetime) -> None:
+        self.status = RunStatus(status)
+
+    @event("RunCompleted")
+    def _complete(self, output: Any, at: datetime) -> None:
+        self.status = RunStatus.COMPLETED
+        self.output = output
+
+    @event("RunFailed")
+    def _fail(self, error: dict[str, Any], at: datetime) -> None:
+        self.status = RunStatus.FAILED
+        self.error = error
+
+    @event("RunCancelled")
+    def _cancel(self, reason: str | None, at: datetime) -> None:
+        self.status = RunStatus.CANCELLED
+        self._cancel_open_blocks()
+
+    @event("RunTerminated")
+    def _terminate(self, reason: str | None, at: datetime) -> None:
+        self.status = RunStatus.TERMINATED
+        self._cancel_open_blocks()
+
+    def _cancel_open_blocks(self) -> None:
+        for state in self.blocks.values():
+            if state["status"] not in TERMINAL_BLOCK_STATUSES:
+                state["status"] = CANCELLED
