@@ -165,6 +165,17 @@ class RunTerminated(EventData):
     reason: str | None
 
 
+class IdempotencyKeyUsed(EventData):
+    """The first answer to a command sent with an Idempotency-Key."""
+
+    AGGREGATE = "idempotency"
+    tenant: str
+    key: str
+    command: str
+    request_hash: str
+    result: dict[str, Any]
+
+
 EVENT_TYPES: dict[str, type[EventData]] = {
     cls.__name__: cls
     for cls in (
@@ -187,6 +198,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         RunFailed,
         RunCancelled,
         RunTerminated,
+        IdempotencyKeyUsed,
     )
 }
 

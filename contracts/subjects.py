@@ -43,6 +43,8 @@ MSG_ID_HEADER = "Nats-Msg-Id"
 SCHEDULE_HEADER = "Nats-Schedule"
 SCHEDULE_TARGET_HEADER = "Nats-Schedule-Target"
 POSITION_HEADER = "Fl-Position"
+# A command sent with this header is applied once; repeats get the first answer.
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 EVENT_TYPE_HEADER = "Fl-Event-Type"
 
 # HTTP headers of the public API.

@@ -7,6 +7,8 @@ A concurrent writer's conflict makes the whole batch be reloaded and decided aga
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from eventsourcing.persistence import IntegrityError
 from contracts import commands as c
 from contracts.errors import ErrorBody, ErrorType, FlowledgerError
 from contracts.replies import Accepted, Reply
+from services.command.domain.idempotency import IdempotencyRecord, idempotency_id
 from services.command.unit_of_work import UnitOfWork
 from services.command.use_cases import HANDLERS
 
@@ -39,6 +42,14 @@ class Envelope:
 
     tenant: str
     command: c.Command
+    # (key, hash of the request as sent): a repeat of the same request gets the first answer.
+    idempotency: tuple[str, str] | None = None
+
+
+def request_hash(command: c.Command) -> str:
+    """Taken before the edge fills in generated ids, so a repeat hashes the same."""
+    body = json.dumps(command.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(f"{command.AGGREGATE}.{command.NAME}:{body}".encode()).hexdigest()
 
 
 class CommandProcessor:
@@ -89,12 +100,47 @@ class CommandProcessor:
         now = self.clock()
         replies: list[Reply] = []
         produced: list[list[tuple[UUID, int]]] = []
+        # Events of the first command of each idempotency key in this batch: a repeat in the
+        # same batch answers with the first's position.
+        first_of_key: dict[str, list[tuple[UUID, int]]] = {}
         for item in batch:
             before = uow.pending_counts()
             try:
-                result = HANDLERS[type(item.command)](uow, item.tenant, item.command, now)
-                replies.append(Accepted(result=result))
+                reply, repeat = self._decide_one(uow, item, now)
+                replies.append(reply)
             except FlowledgerError as exc:
                 replies.append(exc.body())
-            produced.append(uow.events_since(before))
+                repeat = False
+            events = uow.events_since(before)
+            if item.idempotency is not None:
+                key = item.idempotency[0]
+                events = first_of_key.get(key, []) if repeat else events
+                first_of_key.setdefault(key, events)
+            produced.append(events)
         return uow, replies, produced
+
+    def _decide_one(self, uow: UnitOfWork, item: Envelope, now: datetime) -> tuple[Accepted, bool]:
+        """The reply, and whether it repeats an answer already given to the same key."""
+        handle = HANDLERS[type(item.command)]
+        if item.idempotency is None:
+            return Accepted(result=handle(uow, item.tenant, item.command, now)), False
+        key, digest = item.idempotency
+        name = f"{item.command.AGGREGATE}.{item.command.NAME}"
+        record = uow.get(IdempotencyRecord, idempotency_id(item.tenant, key))
+        if record is not None:
+            result = record.answer_repeat(name, digest)
+            # Saved earlier: any position at or past the store's head includes it.
+            floor = 0 if record.pending_events else self.app.recorder.max_notification_id() or 0
+            return Accepted(result=result, position=floor), True
+        result = handle(uow, item.tenant, item.command, now)
+        uow.add(
+            IdempotencyRecord(
+                tenant=item.tenant,
+                key=key,
+                command=name,
+                request_hash=digest,
+                result=result,
+                at=now,
+            )
+        )
+        return Accepted(result=result), []

@@ -42,9 +42,11 @@ class GroupCommitter:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
-    async def submit(self, tenant: str, command: Command) -> Reply:
+    async def submit(
+        self, tenant: str, command: Command, idempotency: tuple[str, str] | None = None
+    ) -> Reply:
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
-        await self._queue.put((Envelope(tenant, command), future))
+        await self._queue.put((Envelope(tenant, command, idempotency), future))
         return await future
 
     async def _run(self) -> None:

@@ -17,11 +17,14 @@ class CommandBus:
         self.nc = nc
         self.timeout = timeout
 
-    async def send(self, tenant: str, command: Command) -> Accepted:
+    async def send(
+        self, tenant: str, command: Command, idempotency_key: str | None = None
+    ) -> Accepted:
         subject = subjects.command_subject(tenant, command.AGGREGATE, command.NAME)
+        headers = {subjects.IDEMPOTENCY_HEADER: idempotency_key} if idempotency_key else None
         try:
             msg = await self.nc.request(
-                subject, command.model_dump_json().encode(), timeout=self.timeout
+                subject, command.model_dump_json().encode(), timeout=self.timeout, headers=headers
             )
         except (NoRespondersError, NatsTimeoutError, TimeoutError) as exc:
             raise FlowledgerError(

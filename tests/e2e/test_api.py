@@ -199,3 +199,18 @@ def test_run_lists_page_by_cursor_page_and_offset_and_filter(stack: Stack) -> No
     bad = stack.http.get("/v1/runs", params={"sort": "input"})
     assert error_of(bad) == (400, "BAD_REQUEST")
     assert stack.http.get("/v1/runs", params={"workflow": name, "version": 2}).json()["total"] == 0
+
+
+def test_an_idempotency_key_makes_a_repeated_post_return_the_first_answer(stack: Stack) -> None:
+    name = f"idem-{uuid.uuid4().hex[:8]}"
+    stack.put_workflow(name, {"blocks": [{"id": "only", "type": "noop"}]})
+    key = {"Idempotency-Key": uuid.uuid4().hex}
+    first = stack.http.post(f"/v1/workflows/{name}/runs", json={"input": {"a": 1}}, headers=key)
+    again = stack.http.post(f"/v1/workflows/{name}/runs", json={"input": {"a": 1}}, headers=key)
+    assert first.status_code == again.status_code == 201
+    assert first.json() == again.json()
+    wait = {subjects.HTTP_MIN_POSITION_HEADER: again.headers[subjects.HTTP_POSITION_HEADER]}
+    listed = stack.http.get("/v1/runs", params={"workflow": name}, headers=wait).json()
+    assert listed["total"] == 1
+    other = stack.http.post(f"/v1/workflows/{name}/runs", json={"input": {"a": 2}}, headers=key)
+    assert error_of(other) == (422, "IDEMPOTENCY_KEY_REUSED")

@@ -107,3 +107,37 @@ def test_tenants_are_isolated_in_the_store(store_url: str) -> None:
     assert replies[2].error.type is ErrorType.WORKFLOW_NOT_FOUND
     assert isinstance(replies[3], ErrorBody)
     assert replies[3].error.type is ErrorType.RUN_NOT_FOUND
+
+
+def test_an_idempotency_key_gives_a_repeat_the_first_answer(store_url: str) -> None:
+    from services.command.application import request_hash
+
+    app = build_application(store_url)
+    processor = CommandProcessor(app, now)
+    processor.process([Envelope("t1", PutWorkflow(name="wf", definition=definition(diamond())))])
+    sent = StartRun(workflow="wf", input={"n": 1})  # No id: the edge gives one per request.
+    key = ("start-1", request_hash(sent))
+    first, same_batch = processor.process(
+        [
+            Envelope("t1", sent.model_copy(update={"id": "a"}), key),
+            Envelope("t1", sent.model_copy(update={"id": "b"}), key),
+        ]
+    )
+    [later] = processor.process([Envelope("t1", sent.model_copy(update={"id": "c"}), key)])
+    assert isinstance(first, Accepted) and isinstance(same_batch, Accepted)
+    assert isinstance(later, Accepted)
+    assert first.result["id"] == same_batch.result["id"] == later.result["id"] == "a"
+    assert same_batch.position >= first.position and later.position >= first.position
+    # Only one run was started.
+    for run_id, exists in (("a", True), ("b", False), ("c", False)):
+        found = processor.process([Envelope("t1", CancelRun(run_id=run_id))])[0]
+        assert isinstance(found, Accepted) is exists
+
+    other = StartRun(workflow="wf", input={"n": 2}, id="d")
+    [reused] = processor.process([Envelope("t1", other, ("start-1", request_hash(other)))])
+    assert isinstance(reused, ErrorBody)
+    assert reused.error.type is ErrorType.IDEMPOTENCY_KEY_REUSED
+    # Keys belong to a tenant.
+    [elsewhere] = processor.process([Envelope("t2", other, ("start-1", request_hash(other)))])
+    assert isinstance(elsewhere, ErrorBody)
+    assert elsewhere.error.type is ErrorType.WORKFLOW_NOT_FOUND

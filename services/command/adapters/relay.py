@@ -31,7 +31,7 @@ from services.command.application import FlowledgerApplication
 log = logging.getLogger(__name__)
 
 _SKIP_FIELDS = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic"})
-_ID_FIELD = {"run": "run_id", "workflow": "name"}
+_ID_FIELD = {"run": "run_id", "workflow": "name", "idempotency": "key"}
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from contracts import subjects
 from contracts.commands import StartRun, command_class
 from contracts.errors import ErrorBody, ErrorType
 from contracts.replies import Reply
+from services.command.application import request_hash
 from services.command.committer import GroupCommitter
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,13 @@ def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
     ]
 
 
-async def dispatch(committer: GroupCommitter, subject: str, body: bytes, max_bytes: int) -> Reply:
+async def dispatch(
+    committer: GroupCommitter,
+    subject: str,
+    body: bytes,
+    max_bytes: int,
+    idempotency_key: str | None = None,
+) -> Reply:
     try:
         tenant, aggregate, name = subjects.parse_command_subject(subject)
         subjects.check_token(tenant, "tenant")
@@ -56,10 +63,15 @@ async def dispatch(committer: GroupCommitter, subject: str, body: bytes, max_byt
         return ErrorBody.of(
             ErrorType.VALIDATION_ERROR, "invalid command", errors=validation_details(exc)
         )
+    idempotency = None
+    if idempotency_key:
+        if len(idempotency_key) > 255:
+            return ErrorBody.of(ErrorType.BAD_REQUEST, "an idempotency key is 1-255 characters")
+        idempotency = (idempotency_key, request_hash(command))
     if isinstance(command, StartRun) and command.id is None:
         command.id = uuid.uuid4().hex
     try:
-        return await committer.submit(tenant, command)
+        return await committer.submit(tenant, command, idempotency)
     except Exception:
         log.exception("event store unavailable")
         return ErrorBody.of(ErrorType.UNAVAILABLE, "the event store is unavailable; retry")
@@ -72,5 +84,7 @@ def register_command_handlers(
         subjects.command_wildcard(), queue=subjects.COMMAND_QUEUE_GROUP, decoder=_raw_body
     )
     async def handle_command(body: bytes, msg: NatsMessage) -> dict[str, Any]:
-        reply = await dispatch(committer, msg.raw_message.subject, body, max_bytes)
+        headers = msg.raw_message.headers or {}
+        key = headers.get(subjects.IDEMPOTENCY_HEADER)
+        reply = await dispatch(committer, msg.raw_message.subject, body, max_bytes, key)
         return reply.model_dump(mode="json")

@@ -13,7 +13,7 @@ from services.query.http.common import (
     build,
     parse_body,
     read,
-    tenant_of,
+    send,
     written,
 )
 
@@ -39,5 +39,5 @@ async def import_bundle(
     ctx: QueryContext = state.ctx
     body = await parse_body(request, state.max_body_bytes)
     command = build(ImportWorkflows, {"bundle": body, "dry_run": dry_run})
-    accepted = await ctx.bus.send(tenant_of(request), command)
+    accepted = await send(request, ctx, command)
     return written(accepted.result, accepted)

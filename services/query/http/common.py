@@ -17,6 +17,7 @@ from litestar.exceptions import HTTPException
 from pydantic import BaseModel, ValidationError
 
 from contracts import subjects
+from contracts.commands import Command
 from contracts.errors import ErrorBody, ErrorType, FlowledgerError
 from contracts.replies import Accepted
 from services.query.commands import CommandBus
@@ -127,6 +128,12 @@ async def read(
     """A read for the caller's tenant: honour min-position, then query off the event loop."""
     await wait_for_position(request, ctx)
     return await anyio.to_thread.run_sync(reader, tenant_of(request), *args)
+
+
+async def send(request: Request[Any, Any, Any], ctx: QueryContext, command: Command) -> Accepted:
+    """A write for the caller's tenant; `Idempotency-Key` makes a repeat get the first answer."""
+    key = request.headers.get(subjects.IDEMPOTENCY_HEADER)
+    return await ctx.bus.send(tenant_of(request), command, key)
 
 
 def error_response(body: ErrorBody) -> Response[Any]:

@@ -19,7 +19,7 @@ from services.query.http.common import (
     build,
     parse_body,
     read,
-    tenant_of,
+    send,
     written,
 )
 
@@ -77,7 +77,7 @@ class DefinitionHistoryController(Controller):
     ) -> Response[dict[str, Any]]:
         """Return to the previous definition, as a new version."""
         ctx: QueryContext = state.ctx
-        accepted = await ctx.bus.send(tenant_of(request), build(UndoWorkflow, {"name": name}))
+        accepted = await send(request, ctx, build(UndoWorkflow, {"name": name}))
         return written(accepted.result, accepted)
 
     @post("/redo", status_code=200)
@@ -85,7 +85,7 @@ class DefinitionHistoryController(Controller):
         self, request: Request[Any, Any, Any], state: State, name: str
     ) -> Response[dict[str, Any]]:
         ctx: QueryContext = state.ctx
-        accepted = await ctx.bus.send(tenant_of(request), build(RedoWorkflow, {"name": name}))
+        accepted = await send(request, ctx, build(RedoWorkflow, {"name": name}))
         return written(accepted.result, accepted)
 
     @post("/duplicate", status_code=201)
@@ -97,7 +97,7 @@ class DefinitionHistoryController(Controller):
         body = await parse_body(request, state.max_body_bytes)
         new_name = body.get("name") if isinstance(body, dict) else None
         command = build(DuplicateWorkflow, {"name": name, "new_name": new_name})
-        accepted = await ctx.bus.send(tenant_of(request), command)
+        accepted = await send(request, ctx, command)
         return written(accepted.result, accepted, 201)
 
 

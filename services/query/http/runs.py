@@ -16,7 +16,7 @@ from services.query.http.common import (
     build,
     parse_body,
     read,
-    tenant_of,
+    send,
     written,
 )
 from services.query.paging import MAX_LIMIT, make_page, parse_sort
@@ -46,7 +46,7 @@ class StartRunController(Controller):
         if not isinstance(body, dict):
             raise FlowledgerError(ErrorType.VALIDATION_ERROR, "the body must be a JSON object")
         command = build(StartRun, {**body, "workflow": name})
-        accepted = await ctx.bus.send(tenant_of(request), command)
+        accepted = await send(request, ctx, command)
         return written(RunAccepted(**accepted.result), accepted, 201)
 
 
@@ -113,5 +113,5 @@ class RunController(Controller):
         body = await parse_body(request, state.max_body_bytes)
         reason = body.get("reason") if isinstance(body, dict) else None
         command = build(_CONTROLS[action], {"run_id": run_id, "reason": reason})
-        accepted = await ctx.bus.send(tenant_of(request), command)
+        accepted = await send(request, ctx, command)
         return written(accepted.result, accepted)

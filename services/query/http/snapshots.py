@@ -16,7 +16,7 @@ from services.query.http.common import (
     build,
     parse_body,
     read,
-    tenant_of,
+    send,
     written,
 )
 
@@ -48,7 +48,7 @@ class SnapshotController(Controller):
                 "version": body.get("version"),
             },
         )
-        accepted = await ctx.bus.send(tenant_of(request), command)
+        accepted = await send(request, ctx, command)
         result = {k: v for k, v in accepted.result.items() if k != "definition"}
         return written(result, accepted, 201)
 
@@ -93,7 +93,7 @@ class SnapshotController(Controller):
                 "favourite": body.get("favourite"),
             },
         )
-        accepted = await ctx.bus.send(tenant_of(request), command)
+        accepted = await send(request, ctx, command)
         result = {k: v for k, v in accepted.result.items() if k != "definition"}
         return written(result, accepted)
 
@@ -103,7 +103,7 @@ class SnapshotController(Controller):
     ) -> Response[dict[str, Any]]:
         ctx: QueryContext = state.ctx
         command = build(DeleteSnapshot, {"name": name, "snapshot_id": snapshot_id})
-        accepted = await ctx.bus.send(tenant_of(request), command)
+        accepted = await send(request, ctx, command)
         return written(accepted.result, accepted)
 
     @post("/{snapshot_id:str}/restore", status_code=200)
@@ -112,5 +112,5 @@ class SnapshotController(Controller):
     ) -> Response[dict[str, Any]]:
         ctx: QueryContext = state.ctx
         command = build(RestoreSnapshot, {"name": name, "snapshot_id": snapshot_id})
-        accepted = await ctx.bus.send(tenant_of(request), command)
+        accepted = await send(request, ctx, command)
         return written(accepted.result, accepted)

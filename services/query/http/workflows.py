@@ -17,7 +17,7 @@ from services.query.http.common import (
     build,
     parse_body,
     read,
-    tenant_of,
+    send,
     written,
 )
 
@@ -43,7 +43,7 @@ class WorkflowController(Controller):
             PutWorkflow,
             {"name": name, "definition": body, "expected_version": expected_version(request)},
         )
-        accepted = await ctx.bus.send(tenant_of(request), command)
+        accepted = await send(request, ctx, command)
         saved = WorkflowSaved(**accepted.result)
         return written(saved, accepted, 201 if saved.created else 200)
 
@@ -74,7 +74,7 @@ class WorkflowController(Controller):
     ) -> Response[dict[str, Any]]:
         ctx: QueryContext = state.ctx
         command = build(DeleteWorkflow, {"name": name})
-        accepted = await ctx.bus.send(tenant_of(request), command)
+        accepted = await send(request, ctx, command)
         return written(accepted.result, accepted)
 
 
