@@ -141,6 +141,28 @@ class ResumeRun(_RunControl):
     NAME = "resume"
 
 
+class RetryRun(_RunControl):
+    """Resume a failed run from its last checkpoint: completed blocks are not run again."""
+
+    NAME = "retry"
+
+
+class RestartRun(_RunControl):
+    """Run an ended run again from scratch, on the version it pinned."""
+
+    NAME = "restart"
+
+
+class SendEvent(Command):
+    """Deliver an event to a run: to a block waiting for it, else kept until one waits."""
+
+    AGGREGATE = "run"
+    NAME = "send_event"
+    run_id: str = Field(pattern=RUN_ID_PATTERN)
+    event_type: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")
+    payload: Any = None
+
+
 class _BlockAttempt(Command):
     AGGREGATE = "run"
     run_id: str = Field(pattern=RUN_ID_PATTERN)
@@ -198,6 +220,9 @@ COMMANDS: dict[tuple[str, str], type[Command]] = {
         TerminateRun,
         PauseRun,
         ResumeRun,
+        RetryRun,
+        RestartRun,
+        SendEvent,
         StartBlock,
         CompleteBlock,
         FailBlock,

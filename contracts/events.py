@@ -137,6 +137,44 @@ class TimerFired(EventData):
     purpose: str
 
 
+class EventAwaited(EventData):
+    """A block started waiting for an event of `event_type` sent to the run."""
+
+    AGGREGATE = "run"
+    block: str
+    attempt: int
+    event_type: str
+
+
+class EventReceived(EventData):
+    """An event sent to the run; `block` is the waiting block it went to (None: kept).
+
+    `from_inbox`: an event kept earlier, handed to a block that just started waiting.
+    """
+
+    AGGREGATE = "run"
+    event_type: str
+    payload: Any
+    block: str | None
+    attempt: int | None
+    from_inbox: bool
+
+
+class RunRetried(EventData):
+    """A failed run resumes from its checkpoints: failed and skipped blocks run again."""
+
+    AGGREGATE = "run"
+    reason: str | None
+
+
+class RunRestarted(EventData):
+    """An ended run starts again from scratch on its pinned version."""
+
+    AGGREGATE = "run"
+    reason: str | None
+    run_attempt: int
+
+
 class RunStatusChanged(EventData):
     """A non-terminal change: running, waiting, paused."""
 
@@ -193,6 +231,10 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         BlockSkipped,
         TimerStarted,
         TimerFired,
+        EventAwaited,
+        EventReceived,
+        RunRetried,
+        RunRestarted,
         RunStatusChanged,
         RunCompleted,
         RunFailed,

@@ -100,6 +100,20 @@ def apply(row: dict[str, Any] | None, envelope: e.Envelope) -> dict[str, Any] | 
         _block(row, data.block).update(status="skipped", ended_at=at)
     elif isinstance(data, e.TimerStarted):
         _block(row, data.block).update(status="waiting", wake_at=rfc3339(data.fire_at))
+    elif isinstance(data, e.EventAwaited):
+        _block(row, data.block).update(status="waiting", awaiting=data.event_type)
+    elif isinstance(data, e.EventReceived) and data.block is not None:
+        _block(row, data.block)["awaiting"] = None
+    elif isinstance(data, (e.RunRetried, e.RunRestarted)):
+        again = ("failed", "skipped", "cancelled") if isinstance(data, e.RunRetried) else None
+        row.update(status="running", ended_at=None, error=None)
+        if isinstance(data, e.RunRestarted):
+            row["output"] = None
+        for block in row["blocks"].values():
+            if again is None or block["status"] in again:
+                kept = {k: block[k] for k in ("id", "type", "attempts")}
+                block.clear()
+                block.update(kept, status="pending")
     elif isinstance(data, e.RunStatusChanged):
         row["status"] = data.status
     elif isinstance(data, e.RunCompleted):

@@ -46,14 +46,30 @@ class SleepUntilConfig(BlockConfig):
 
 
 class WaitForEventConfig(BlockConfig):
-    """Waits for an event of `event_type` sent to the run; outputs its payload."""
+    """Waits for an event of `event_type` sent to the run; outputs its payload.
+
+    An event sent before the block starts waiting is kept and delivered when it does.
+    Past `timeout_seconds` the block fails with WAIT_TIMEOUT.
+    """
+
+    EXECUTION: ClassVar[Execution] = Execution.INLINE
+    ENABLED: ClassVar[bool] = True
 
     event_type: str = Field(pattern=EVENT_TYPE_PATTERN)
     timeout_seconds: float | None = Field(default=None, gt=0, le=MAX_SECONDS)
 
 
 class ApprovalConfig(BlockConfig):
-    """Waits for a person to approve or reject, showing `message`; outputs the decision."""
+    """Waits for a person to approve or reject, showing `message`; outputs the decision.
+
+    The decision is an event of type `approval` with `{"approved": bool, "by", "comment"}`;
+    when `approvers` is set, `by` must be one of them. A rejection fails the block with
+    APPROVAL_REJECTED; past `timeout_seconds` it fails with WAIT_TIMEOUT.
+    """
+
+    EXECUTION: ClassVar[Execution] = Execution.INLINE
+    ENABLED: ClassVar[bool] = True
+    EVENT_TYPE: ClassVar[str] = "approval"
 
     approvers: list[str] | None = None
     timeout_seconds: float | None = Field(default=None, gt=0, le=MAX_SECONDS)

@@ -40,7 +40,9 @@ async def run_command_service(settings: Settings, stop: asyncio.Event) -> None:
         CommandProcessor(app, utc_now), settings.command_batch_max, on_commit=relay.wake.set
     )
     broker = NatsBroker(settings.nats_url, logger=None, max_reconnect_attempts=-1)
-    register_command_handlers(broker, committer, settings.max_body_bytes)
+    register_command_handlers(
+        broker, committer, settings.max_body_bytes, settings.command_max_in_flight
+    )
     lease = bus.Lease(
         await bus.leases(js, settings.lease_ttl_seconds),
         subjects.RELAY_LEASE_KEY,

@@ -77,8 +77,10 @@ ENABLED = {
     "data.aggregate",
     "data.join",
     "data.sort",
+    "wait_for_event",
+    "approval",
 }
-INLINE = {"condition", "switch", "noop", "fail", "parallel"}
+INLINE = {"condition", "switch", "noop", "fail", "parallel", "wait_for_event", "approval"}
 TIMER = {"sleep", "sleep_until"}
 
 

@@ -13,8 +13,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from contracts.definitions import Execution, WorkflowDefinition, execution_of, needs_context
+from contracts.errors import ErrorType, FlowledgerError
 from contracts.expressions import ExpressionError, resolve
 from contracts.subjects import timer_id
+from services.command.domain.outcome import Finished, run_outcome
 from services.command.domain.routing import vetoes
 from services.command.domain.run_state import (
     RUNNING_BLOCK,
@@ -23,17 +25,26 @@ from services.command.domain.run_state import (
     run_aggregate_id,
 )
 from services.command.domain.scheduling import (
-    COMPLETED,
-    FAILED,
-    TERMINAL_BLOCK_STATUSES,
     Node,
     next_steps,
 )
-from services.command.domain.settling import Complete, Fail, settle, task_config
+from services.command.domain.settling import (
+    WAIT_TIMEOUT,
+    AwaitEvent,
+    Complete,
+    Fail,
+    Outcome,
+    Wait,
+    check_approval,
+    receive,
+    settle,
+    task_config,
+)
 from services.command.domain.status import TERMINAL, RunCommand, RunStatus, check_allowed
 
 SLEEP = "sleep"
 RETRY = "retry"
+EVENT_TIMEOUT = "event_timeout"
 
 
 class Run(RunState):
@@ -86,6 +97,45 @@ class Run(RunState):
         self._change_status(status=RunStatus.RUNNING.value, reason=reason, at=now)
         self.advance(now)
 
+    def retry(self, reason: str | None, now: datetime) -> None:
+        """Failed and skipped blocks run again; completed blocks (checkpoints) do not."""
+        check_allowed(self.status, RunCommand.RETRY)
+        self._retry(reason=reason, at=now)
+        self.advance(now)
+
+    def restart(self, reason: str | None, now: datetime) -> None:
+        check_allowed(self.status, RunCommand.RESTART)
+        self._restart(reason=reason, run_attempt=self.run_attempt + 1, at=now)
+        self.advance(now)
+
+    def send_event(self, event_type: str, payload: Any, now: datetime) -> str | None:
+        """Deliver to the first block waiting for it, else keep it; the block it reached."""
+        check_allowed(self.status, RunCommand.SEND_EVENT)
+        waiting = [
+            bid
+            for bid, b in self.blocks.items()
+            if b["status"] == WAITING_BLOCK and b.get("awaiting") == event_type
+        ]
+        if not waiting:
+            self._receive_event(
+                event_type=event_type,
+                payload=payload,
+                block=None,
+                attempt=None,
+                from_inbox=False,
+                at=now,
+            )
+            return None
+        block = waiting[0]
+        spec = self.parsed_definition.block(block)
+        if spec.type == "approval":
+            problem = check_approval(spec.config.model_dump(mode="json"), payload)
+            if problem:
+                raise FlowledgerError(ErrorType.VALIDATION_ERROR, problem, block=block)
+        self._deliver(block, event_type, payload, False, now)
+        self.advance(now)
+        return block
+
     # ----- worker and timer reports ---------------------------------------------------
     # These never raise on a stale report: a redelivered task, a worker racing another,
     # or a result arriving after cancel must change nothing and still be acknowledged.
@@ -131,8 +181,27 @@ class Run(RunState):
         self._fire_timer(block=block, attempt=attempt, purpose=purpose, at=now)
         if purpose == SLEEP:
             self._complete_block(block=block, attempt=attempt, output=None, logs=[], at=now)
+        elif purpose == EVENT_TIMEOUT:
+            message = f"no {self.blocks[block]['awaiting']!r} event came in time"
+            self._settle_failure(block, attempt, WAIT_TIMEOUT, message, True, [], now)
         self.advance(now)
         return True
+
+    def _deliver(
+        self, block: str, event_type: str, payload: Any, from_inbox: bool, now: datetime
+    ) -> None:
+        attempt = self.blocks[block]["attempt"]
+        self._receive_event(
+            event_type=event_type,
+            payload=payload,
+            block=block,
+            attempt=attempt,
+            from_inbox=from_inbox,
+            at=now,
+        )
+        spec = self.parsed_definition.block(block)
+        outcome = receive(spec.type, spec.config.model_dump(mode="json"), payload)
+        self._record(block, attempt, outcome, now)
 
     # ----- deciding what runs next ---------------------------------------------------
 
@@ -160,7 +229,8 @@ class Run(RunState):
             for bid in steps.skip:
                 self._skip_block(block=bid, at=now)
             for bid in steps.ready:
-                self._schedule(bid, 1, now)
+                # Attempts keep counting across retries and restarts.
+                self._schedule(bid, self.blocks[bid]["attempt"] + 1, now)
             if not (due or steps.skip or steps.ready):
                 break
         self._settle_status(now)
@@ -201,6 +271,12 @@ class Run(RunState):
         # Inline and timer blocks: the outcome (a router's choice too) is decided here, once,
         # and recorded; replaying the events never evaluates it again.
         outcome = settle(spec.type, config, context, now)
+        if isinstance(outcome, AwaitEvent):
+            self._await(block_id, attempt, outcome, now)
+        else:
+            self._record(block_id, attempt, outcome, now)
+
+    def _record(self, block_id: str, attempt: int, outcome: Outcome, now: datetime) -> None:
         if isinstance(outcome, Complete):
             self._complete_block(
                 block=block_id, attempt=attempt, output=outcome.output, logs=[], at=now
@@ -209,8 +285,16 @@ class Run(RunState):
             self._settle_failure(
                 block_id, attempt, outcome.error_type, outcome.message, False, [], now
             )
-        else:
+        elif isinstance(outcome, Wait):
             self._start_timer_for(block_id, attempt, SLEEP, outcome.until, now)
+
+    def _await(self, block_id: str, attempt: int, wait: AwaitEvent, now: datetime) -> None:
+        self._await_event(block=block_id, attempt=attempt, event_type=wait.event_type, at=now)
+        kept = next((e for e in self.inbox if e["event_type"] == wait.event_type), None)
+        if kept is not None:
+            self._deliver(block_id, wait.event_type, kept["payload"], True, now)
+        elif wait.timeout_at is not None:
+            self._start_timer_for(block_id, attempt, EVENT_TIMEOUT, wait.timeout_at, now)
 
     def _settle_failure(
         self,
@@ -254,40 +338,14 @@ class Run(RunState):
         )
 
     def _settle_status(self, now: datetime) -> None:
-        statuses = self.block_statuses()
-        if all(s in TERMINAL_BLOCK_STATUSES for s in statuses.values()):
-            failed = [bid for bid, s in statuses.items() if s == FAILED]
-            if failed:
-                state = self.blocks[failed[0]]
-                self._fail(
-                    error={
-                        "type": state["error"]["type"],
-                        "message": state["error"]["message"],
-                        "block": failed[0],
-                    },
-                    at=now,
-                )
+        outcome = run_outcome(self.parsed_definition, self.blocks, self.context())
+        if isinstance(outcome, Finished):
+            if outcome.error is not None:
+                self._fail(error=outcome.error, at=now)
             else:
-                self._complete(output=self._run_output(), at=now)
-            return
-        running = any(s == RUNNING_BLOCK for s in statuses.values())
-        wanted = RunStatus.RUNNING if running else RunStatus.WAITING
-        if self.status != wanted:
-            self._change_status(status=wanted.value, reason=None, at=now)
-
-    def _run_output(self) -> Any:
-        definition = self.parsed_definition
-        if definition.output is not None:
-            try:
-                return resolve(definition.output, self.context())
-            except ExpressionError as exc:
-                return {"error": str(exc)}
-        needed = {n for b in definition.blocks for n in b.needs}
-        return {
-            b.id: self.blocks[b.id]["output"]
-            for b in definition.blocks
-            if b.id not in needed and self.blocks[b.id]["status"] == COMPLETED
-        }
+                self._complete(output=outcome.output, at=now)
+        elif self.status != outcome:
+            self._change_status(status=outcome.value, reason=None, at=now)
 
 
 __all__ = ["Run", "run_aggregate_id"]

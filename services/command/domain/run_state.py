@@ -67,6 +67,9 @@ class RunState(Aggregate):
             b["id"]: {"status": PENDING, "attempt": 0, "output": None, "timer": None}
             for b in definition["blocks"]
         }
+        # Events sent to the run that no block was waiting for yet, oldest first.
+        self.inbox: list[dict[str, Any]] = []
+        self.run_attempt = 1
 
     # ----- reading state -------------------------------------------------------------
 
@@ -87,7 +90,7 @@ class RunState(Aggregate):
                 for bid, b in self.blocks.items()
                 if b["status"] != PENDING
             },
-            "run": {"id": self.run_id, "workflow": self.workflow, "attempt": 1},
+            "run": {"id": self.run_id, "workflow": self.workflow, "attempt": self.run_attempt},
         }
 
     def block_statuses(self) -> dict[str, str]:
@@ -184,6 +187,45 @@ class RunState(Aggregate):
     def _terminate(self, reason: str | None, at: datetime) -> None:
         self.status = RunStatus.TERMINATED
         self._cancel_open_blocks()
+
+    @event("EventAwaited")
+    def _await_event(self, block: str, attempt: int, event_type: str, at: datetime) -> None:
+        self.blocks[block].update(status=WAITING_BLOCK, awaiting=event_type, timer=None)
+
+    @event("EventReceived")
+    def _receive_event(
+        self,
+        event_type: str,
+        payload: Any,
+        block: str | None,
+        attempt: int | None,
+        from_inbox: bool,
+        at: datetime,
+    ) -> None:
+        if block is None:
+            self.inbox.append({"event_type": event_type, "payload": payload})
+            return
+        self.blocks[block]["awaiting"] = None
+        if from_inbox:
+            self.inbox.remove(next(e for e in self.inbox if e["event_type"] == event_type))
+
+    @event("RunRetried")
+    def _retry(self, reason: str | None, at: datetime) -> None:
+        self.status = RunStatus.RUNNING
+        self.error = None
+        for state in self.blocks.values():
+            if state["status"] in (FAILED, SKIPPED, CANCELLED):
+                state.update(status=PENDING, output=None, timer=None, error=None, awaiting=None)
+
+    @event("RunRestarted")
+    def _restart(self, reason: str | None, run_attempt: int, at: datetime) -> None:
+        self.status = RunStatus.RUNNING
+        self.error = None
+        self.output = None
+        self.run_attempt = run_attempt
+        for state in self.blocks.values():
+            # Attempt numbers keep counting, so a late report of an old attempt stays stale.
+            state.update(status=PENDING, output=None, timer=None, error=None, awaiting=None)
 
     def _cancel_open_blocks(self) -> None:
         for state in self.blocks.values():

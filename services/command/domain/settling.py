@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from contracts.blocks.timing import SleepUntilConfig
+from contracts.blocks.timing import ApprovalConfig, SleepUntilConfig, WaitForEventConfig
 from contracts.definitions import Block, FailConfig, SleepConfig
 from contracts.expressions import ExpressionError
 from services.command.domain.routing import ROUTERS, route
@@ -43,7 +43,18 @@ class Wait:
     until: datetime
 
 
-Outcome = Complete | Fail | Wait
+@dataclass(frozen=True)
+class AwaitEvent:
+    """The block waits for an event of `event_type` sent to the run, until `timeout_at`."""
+
+    event_type: str
+    timeout_at: datetime | None
+
+
+Outcome = Complete | Fail | Wait | AwaitEvent
+
+APPROVAL_REJECTED = "APPROVAL_REJECTED"
+WAIT_TIMEOUT = "WAIT_TIMEOUT"
 
 
 def settle(
@@ -62,6 +73,12 @@ def settle(
         return Wait(now + timedelta(seconds=SleepConfig.model_validate(config).seconds))
     if block_type == "sleep_until":
         return _sleep_until(config, now)
+    if block_type in ("wait_for_event", "approval"):
+        waits = WaitForEventConfig if block_type == "wait_for_event" else ApprovalConfig
+        wait = waits.model_validate(config)
+        event_type = getattr(wait, "event_type", ApprovalConfig.EVENT_TYPE)
+        seconds = wait.timeout_seconds
+        return AwaitEvent(event_type, now + timedelta(seconds=seconds) if seconds else None)
     # noop, parallel: nothing to do but complete.
     return Complete()
 
@@ -87,3 +104,24 @@ def task_config(block: Block, config: dict[str, Any]) -> dict[str, Any]:
     if reads_rows and config.get("rows") is None and len(block.needs) == 1:
         return {**config, "rows": f'blocks."{block.needs[0]}".output'}
     return config
+
+
+def receive(block_type: str, config: dict[str, Any], payload: Any) -> Complete | Fail:
+    """What an event delivered to a waiting block does to it."""
+    if block_type != "approval":
+        return Complete(payload)
+    decision = payload if isinstance(payload, dict) else {}
+    if decision.get("approved") is True:
+        return Complete(decision)
+    reason = decision.get("comment") or "rejected"
+    return Fail(APPROVAL_REJECTED, f"rejected by {decision.get('by') or 'someone'}: {reason}")
+
+
+def check_approval(config: dict[str, Any], payload: Any) -> str | None:
+    """Why an approval event is not acceptable, or None."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("approved"), bool):
+        return 'an approval is {"approved": true|false, "by": ..., "comment": ...}'
+    approvers = ApprovalConfig.model_validate(config).approvers
+    if approvers and payload.get("by") not in approvers:
+        return f"{payload.get('by')!r} is not one of the approvers"
+    return None

@@ -44,8 +44,15 @@ ALLOWED: dict[RunStatus, frozenset[RunCommand]] = {
     RunStatus.RUNNING: _ACTIVE | {RunCommand.SEND_EVENT},
     RunStatus.WAITING: _ACTIVE | {RunCommand.SEND_EVENT},
     RunStatus.BLOCKED: _ACTIVE,
+    # An event sent to a paused run is kept (or reaches its waiting block): never lost.
     RunStatus.PAUSED: frozenset(
-        {RunCommand.RESUME, RunCommand.CANCEL, RunCommand.TERMINATE, RunCommand.ROLLBACK}
+        {
+            RunCommand.RESUME,
+            RunCommand.CANCEL,
+            RunCommand.TERMINATE,
+            RunCommand.ROLLBACK,
+            RunCommand.SEND_EVENT,
+        }
     ),
     RunStatus.COMPLETED: _ENDED,
     RunStatus.FAILED: _ENDED | {RunCommand.RETRY, RunCommand.ROLLBACK},

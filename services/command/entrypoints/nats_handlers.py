@@ -78,10 +78,15 @@ async def dispatch(
 
 
 def register_command_handlers(
-    broker: NatsBroker, committer: GroupCommitter, max_bytes: int
+    broker: NatsBroker, committer: GroupCommitter, max_bytes: int, max_in_flight: int
 ) -> None:
+    # Many handlers at once: each waits for its batch to commit, and only commands that
+    # wait together can share a transaction (group commit).
     @broker.subscriber(
-        subjects.command_wildcard(), queue=subjects.COMMAND_QUEUE_GROUP, decoder=_raw_body
+        subjects.command_wildcard(),
+        queue=subjects.COMMAND_QUEUE_GROUP,
+        decoder=_raw_body,
+        max_workers=max_in_flight,
     )
     async def handle_command(body: bytes, msg: NatsMessage) -> dict[str, Any]:
         headers = msg.raw_message.headers or {}

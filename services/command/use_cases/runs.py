@@ -61,6 +61,12 @@ def control(method: str) -> Handler:
     return handle
 
 
+def send_event(uow: UnitOfWork, tenant: str, cmd: c.SendEvent, now: datetime) -> dict[str, Any]:
+    run = lookup.run(uow, tenant, cmd.run_id)
+    block = run.send_event(cmd.event_type, cmd.payload, now)
+    return {"id": cmd.run_id, "delivered_to": block, "status": run.status.value}
+
+
 def start_block(uow: UnitOfWork, tenant: str, cmd: c.StartBlock, now: datetime) -> dict[str, Any]:
     run = lookup.run(uow, tenant, cmd.run_id)
     return {"claimed": run.claim_block(cmd.block, cmd.attempt, cmd.worker, now)}

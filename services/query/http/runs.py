@@ -9,7 +9,16 @@ from litestar.datastructures import State
 from litestar.params import Parameter
 
 from contracts.api import RunAccepted, RunPage, RunView
-from contracts.commands import CancelRun, PauseRun, ResumeRun, StartRun, TerminateRun
+from contracts.commands import (
+    CancelRun,
+    PauseRun,
+    RestartRun,
+    ResumeRun,
+    RetryRun,
+    SendEvent,
+    StartRun,
+    TerminateRun,
+)
 from contracts.errors import ErrorType, FlowledgerError
 from services.query.http.common import (
     QueryContext,
@@ -29,6 +38,8 @@ _CONTROLS = {
     "pause": PauseRun,
     "resume": ResumeRun,
     "terminate": TerminateRun,
+    "retry": RetryRun,
+    "restart": RestartRun,
 }
 
 
@@ -102,11 +113,24 @@ class RunController(Controller):
         ctx: QueryContext = state.ctx
         return await read(request, ctx, ctx.readers.get_run, run_id)
 
+    @post("/{run_id:str}/events/{event_type:str}", status_code=200)
+    async def send_event(
+        self, request: Request[Any, Any, Any], state: State, run_id: str, event_type: str
+    ) -> Response[dict[str, Any]]:
+        """Deliver an event (the body is its payload) to the run's block waiting for it;
+        if none waits yet, it is kept for the first that will."""
+        ctx: QueryContext = state.ctx
+        payload = await parse_body(request, state.max_body_bytes)
+        command = build(SendEvent, {"run_id": run_id, "event_type": event_type, "payload": payload})
+        accepted = await send(request, ctx, command)
+        return written(accepted.result, accepted)
+
     @post("/{run_id:str}/{action:str}", status_code=200)
     async def control_run(
         self, request: Request[Any, Any, Any], state: State, run_id: str, action: str
     ) -> Response[dict[str, Any]]:
-        """`cancel`, `pause`, `resume`, `terminate`; 409 INVALID_RUN_STATE if not allowed."""
+        """`cancel`, `pause`, `resume`, `terminate`, `retry` (a failed run, from its last
+        checkpoint), `restart` (from scratch); 409 INVALID_RUN_STATE if not allowed."""
         ctx: QueryContext = state.ctx
         if action not in _CONTROLS:
             raise FlowledgerError(ErrorType.NOT_FOUND, f"no run action {action!r}")

@@ -1,0 +1,112 @@
+"""Steering runs end to end: events, approvals, pause/resume, retry and restart."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+
+from tests.e2e.stack import Stack
+
+pytestmark = pytest.mark.parametrize("stack", ["sqlite"], indirect=True)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def ok(response: httpx.Response) -> dict[str, object]:
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def test_an_event_completes_the_waiting_block(stack: Stack) -> None:
+    name = unique("events")
+    stack.put_workflow(
+        name,
+        {
+            "blocks": [
+                {
+                    "id": "wait",
+                    "type": "wait_for_event",
+                    "config": {"event_type": "paid", "timeout_seconds": 600},
+                },
+                {
+                    "id": "thanks",
+                    "type": "set",
+                    "needs": ["wait"],
+                    "config": {"values": {"amount": "${blocks.wait.output.amount}"}},
+                },
+            ]
+        },
+    )
+    run_id = stack.start_run(name)["id"]
+    stack.wait_for_status(run_id, {"waiting"})
+    sent = ok(stack.http.post(f"/v1/runs/{run_id}/events/paid", json={"amount": 12}))
+    assert sent["delivered_to"] == "wait"
+    run = stack.wait_for_status(run_id, {"completed"})
+    assert run["output"] == {"thanks": {"amount": 12}}
+
+
+def test_a_rejected_approval_fails_and_a_retry_asks_again(stack: Stack) -> None:
+    name = unique("approval")
+    stack.put_workflow(
+        name,
+        {
+            "blocks": [
+                {"id": "prepare", "type": "set", "config": {"values": {"n": 1}}},
+                {
+                    "id": "ok",
+                    "type": "approval",
+                    "needs": ["prepare"],
+                    "config": {"approvers": ["ana"], "message": "ship it?"},
+                },
+            ]
+        },
+    )
+    run_id = stack.start_run(name)["id"]
+    stack.wait_for_status(run_id, {"waiting"})
+    wrong = stack.http.post(
+        f"/v1/runs/{run_id}/events/approval", json={"approved": True, "by": "bob"}
+    )
+    assert wrong.status_code == 422
+    ok(stack.http.post(f"/v1/runs/{run_id}/events/approval", json={"approved": False, "by": "ana"}))
+    failed = stack.wait_for_status(run_id, {"failed"})
+    assert failed["error"]["type"] == "APPROVAL_REJECTED"
+
+    ok(stack.http.post(f"/v1/runs/{run_id}/retry"))
+    stack.wait_for_status(run_id, {"waiting"})
+    ok(stack.http.post(f"/v1/runs/{run_id}/events/approval", json={"approved": True, "by": "ana"}))
+    done = stack.wait_for_status(run_id, {"completed"})
+    blocks = {b["id"]: b for b in done["blocks"]}
+    assert blocks["prepare"]["attempts"] == 1, "the checkpoint was not run again"
+    assert blocks["ok"]["attempts"] == 2
+
+
+def test_pause_keeps_events_and_resume_and_restart_carry_on(stack: Stack) -> None:
+    name = unique("pause")
+    stack.put_workflow(
+        name,
+        {
+            "blocks": [
+                {"id": "wait", "type": "wait_for_event", "config": {"event_type": "go"}},
+                {"id": "after", "type": "set", "needs": ["wait"], "config": {"values": {}}},
+            ]
+        },
+    )
+    run_id = stack.start_run(name)["id"]
+    stack.wait_for_status(run_id, {"waiting"})
+    ok(stack.http.post(f"/v1/runs/{run_id}/pause"))
+    stack.wait_for_status(run_id, {"paused"})
+    ok(stack.http.post(f"/v1/runs/{run_id}/events/go", json={}))
+    again = stack.http.post(f"/v1/runs/{run_id}/pause")
+    assert again.status_code == 409 and again.json()["error"]["type"] == "INVALID_RUN_STATE"
+    ok(stack.http.post(f"/v1/runs/{run_id}/resume"))
+    stack.wait_for_status(run_id, {"completed"})
+
+    ok(stack.http.post(f"/v1/runs/{run_id}/restart"))
+    stack.wait_for_status(run_id, {"waiting"})
+    ok(stack.http.post(f"/v1/runs/{run_id}/events/go", json={}))
+    restarted = stack.wait_for_status(run_id, {"completed"})
+    assert {b["id"]: b["attempts"] for b in restarted["blocks"]} == {"wait": 2, "after": 2}
