@@ -124,3 +124,56 @@ class ValidationReport(BaseModel):
 
     valid: bool
     problems: list[Problem]
+
+
+class RunEventView(BaseModel):
+    """One event of a run's history; `position` orders it and resumes a stream after it."""
+
+    position: int
+    type: str
+    occurred_at: str
+    data: dict[str, Any]
+
+
+class RunHistoryPage(BaseModel):
+    items: list[RunEventView]
+    total: int
+    next_cursor: str | None = None
+
+
+class BlockAttemptView(BaseModel):
+    """One attempt of a block: its timings, the worker that ran it, the lines it logged."""
+
+    block: str
+    attempt: int
+    type: str
+    status: str
+    scheduled_at: str
+    started_at: str | None = None
+    ended_at: str | None = None
+    duration_ms: int | None = None
+    worker: str | None = None
+    logs: list[str] = Field(default_factory=list)
+    error: dict[str, Any] | None = None
+
+
+class RunLogPage(BaseModel):
+    items: list[BlockAttemptView]
+    total: int
+    next_cursor: str | None = None
+
+
+class CheckpointView(BaseModel):
+    """A completed block's output; `id` (its BlockCompleted's position) names it to replay."""
+
+    id: str
+    block: str
+    attempt: int
+    completed_at: str
+    output: Any = None
+
+
+class CheckpointPage(BaseModel):
+    items: list[CheckpointView]
+    total: int
+    next_cursor: str | None = None

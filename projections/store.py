@@ -31,10 +31,24 @@ from sqlalchemy import (
 from sqlalchemy.pool import NullPool
 
 from contracts.events import Envelope
-from projections import runs, snapshots, workflow_versions, workflows
+from projections import (
+    block_attempts,
+    run_events,
+    runs,
+    snapshots,
+    workflow_versions,
+    workflows,
+)
 from projections.tables import metadata
 
-READ_MODELS: tuple[ModuleType, ...] = (workflows, workflow_versions, snapshots, runs)
+READ_MODELS: tuple[ModuleType, ...] = (
+    workflows,
+    workflow_versions,
+    snapshots,
+    runs,
+    run_events,
+    block_attempts,
+)
 PROJECTION = "read_models"
 
 # How far the projection has applied the event stream, written in the same transaction.

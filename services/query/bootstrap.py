@@ -29,6 +29,7 @@ from services.query.http.definitions import (
     validate_workflow,
 )
 from services.query.http.health import healthz, readyz
+from services.query.http.run_history import RunHistoryController
 from services.query.http.runs import RunController, StartRunController
 from services.query.http.snapshots import SnapshotController
 from services.query.http.workflows import WorkflowController
@@ -51,6 +52,7 @@ def create_app(ctx: QueryContext, max_body_bytes: int) -> Litestar:
             import_bundle,
             StartRunController,
             RunController,
+            RunHistoryController,
             healthz,
             readyz,
         ],
@@ -85,6 +87,8 @@ async def run_query_service(settings: Settings, stop: asyncio.Event) -> None:
         port=settings.http_port,
         log_level="warning",
         lifespan="on",
+        # Open event streams (SSE) must not hold a shutdown up for long.
+        timeout_graceful_shutdown=5,
     )
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]

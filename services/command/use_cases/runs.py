@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from jsonschema import Draft202012Validator
 
@@ -14,6 +16,20 @@ from services.command.domain.run import Run, run_aggregate_id
 from services.command.unit_of_work import Handler, UnitOfWork
 from services.command.use_cases import lookup
 
+# Versions never change, so each is parsed and checked once, not on every start.
+_PARSED: OrderedDict[tuple[UUID, int], WorkflowDefinition] = OrderedDict()
+_PARSED_MAX = 1024
+
+
+def pinned_definition(workflow_id: UUID, version: int, raw: dict[str, Any]) -> WorkflowDefinition:
+    key = (workflow_id, version)
+    found = _PARSED.get(key)
+    if found is None:
+        found = _PARSED[key] = WorkflowDefinition.model_validate(raw)
+        if len(_PARSED) > _PARSED_MAX:
+            _PARSED.popitem(last=False)
+    return found
+
 
 def start_run(uow: UnitOfWork, tenant: str, cmd: c.StartRun, now: datetime) -> dict[str, Any]:
     # The edge gives every start an id before it is queued, so a retried batch keeps it.
@@ -23,7 +39,9 @@ def start_run(uow: UnitOfWork, tenant: str, cmd: c.StartRun, now: datetime) -> d
         raise FlowledgerError(
             ErrorType.RUN_ALREADY_EXISTS, f"a run with id {cmd.id!r} exists", run_id=cmd.id
         )
-    definition = WorkflowDefinition.model_validate(workflow.current_definition)
+    definition = pinned_definition(
+        workflow.id, workflow.current_version, workflow.current_definition
+    )
     disabled = definition.disabled_blocks()
     if disabled:
         raise FlowledgerError(
