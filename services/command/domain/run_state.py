@@ -23,6 +23,10 @@ from services.command.domain.status import RunStatus
 
 RUNNING_BLOCK = "running"
 WAITING_BLOCK = "waiting"
+# What a block's timer is for.
+SLEEP = "sleep"
+RETRY = "retry"
+EVENT_TIMEOUT = "event_timeout"
 
 _RUN_NAMESPACE = uuid.UUID("0b5b8c3e-4c1a-4f7e-9d62-3c1f1e7a2a11")
 
