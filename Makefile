@@ -33,7 +33,8 @@ format: install
 typecheck: install
 	.venv/bin/mypy
 
-bench: install
+bench: $(UV)
+	$(UV) sync --locked --quiet --group bench --group dev
 	$(PY) -m bench
 
 clean:

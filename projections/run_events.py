@@ -13,6 +13,9 @@ from contracts import events as e
 from projections.tables import metadata
 from projections.timefmt import rfc3339
 
+# Each event makes a new row: the store need not look for an existing one.
+APPEND_ONLY = True
+
 table = Table(
     "run_events",
     metadata,

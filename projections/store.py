@@ -126,7 +126,11 @@ class ReadStore:
             if not fresh:
                 return done
             for model in READ_MODELS:
-                before = self._load(conn, model.table, {k for e in fresh if (k := model.key(e))})
+                keys = {k for e in fresh if (k := model.key(e))}
+                # Append-only models never update a row, and a redelivered event is already
+                # filtered out by position: there is nothing to load.
+                append_only = getattr(model, "APPEND_ONLY", False)
+                before = dict.fromkeys(keys) if append_only else self._load(conn, model.table, keys)
                 after = dict(before)
                 for envelope in fresh:
                     key = model.key(envelope)

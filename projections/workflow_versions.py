@@ -10,6 +10,9 @@ from contracts import events as e
 from projections.tables import metadata
 from projections.timefmt import rfc3339
 
+# Each version makes a new row: the store need not look for an existing one.
+APPEND_ONLY = True
+
 table = Table(
     "workflow_versions",
     metadata,
