@@ -113,7 +113,12 @@ class Lease:
     async def hold(self, work: Callable[[], Awaitable[None]], stop: asyncio.Event) -> None:
         """Run `work` while holding the lease; cancel it the moment the lease is lost."""
         while not stop.is_set():
-            if not await self.acquire():
+            try:
+                acquired = await self.acquire()
+            except Exception:  # NATS unreachable: try again, never give up the loop.
+                log.warning("lease %s: cannot reach the KV bucket; retrying", self.key)
+                acquired = False
+            if not acquired:
                 await _wait(stop, self.ttl / 3)
                 continue
             log.info("lease %s acquired", self.key)
@@ -127,9 +132,24 @@ class Lease:
             finally:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-                if task.done() and not task.cancelled() and task.exception():
+                failed = task.done() and not task.cancelled() and task.exception()
+                if failed:
                     log.error("lease %s work failed", self.key, exc_info=task.exception())
             await self.release()
+            if failed:  # Do not spin while a dependency is down.
+                await _wait(stop, 1.0)
+
+
+async def retrying(name: str, work: Callable[[], Awaitable[None]]) -> None:
+    """Run a consumer loop forever: a lost connection or a bad moment restarts it."""
+    while True:
+        try:
+            await work()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s stopped; restarting in 1 s", name)
+            await asyncio.sleep(1)
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

@@ -53,7 +53,9 @@ async def run_command_service(settings: Settings, stop: asyncio.Event) -> None:
     await broker.start()
     background = [
         asyncio.create_task(lease.hold(relay.run, stop), name="relay"),
-        asyncio.create_task(TimerConsumer(js, committer.submit).run(), name="timers"),
+        asyncio.create_task(
+            bus.retrying("timer consumer", TimerConsumer(js, committer.submit).run), name="timers"
+        ),
     ]
     mark_ready()
     log.info("command service ready")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 
 from services import bus
@@ -23,7 +24,10 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         settings.task_ack_wait_seconds,
         settings.command_timeout_seconds,
     )
-    serving = [asyncio.create_task(worker.serve(q)) for q in settings.worker_queues]
+    serving = [
+        asyncio.create_task(bus.retrying(f"queue {q}", functools.partial(worker.serve, q)))
+        for q in settings.worker_queues
+    ]
     mark_ready()
     log.info("worker %s serving %s", settings.worker_id, settings.worker_queues)
     try:

@@ -69,12 +69,15 @@ class Worker:
             while free < 64 and not self._slots.locked():
                 await self._slots.acquire()
                 free += 1
+            messages = []
             try:
                 messages = await sub.fetch(free, timeout=1)
             except (NatsTimeoutError, TimeoutError):
-                messages = []
-            for _ in range(free - len(messages)):
-                self._slots.release()
+                pass
+            finally:
+                # Slots not used by a fetched task are given back, whatever happened.
+                for _ in range(free - len(messages)):
+                    self._slots.release()
             for msg in messages:
                 task = asyncio.create_task(self._handle(msg))
                 self._tasks.add(task)
