@@ -19,6 +19,8 @@ class Command(BaseModel):
     model_config = ConfigDict(extra="forbid")
     AGGREGATE: ClassVar[str]
     NAME: ClassVar[str]
+    # Changes several aggregates: a refusal part-way must undo what it already changed.
+    ALL_OR_NOTHING: ClassVar[bool] = False
 
 
 class PutWorkflow(Command):
@@ -106,17 +108,56 @@ class ImportWorkflows(Command):
 
     AGGREGATE = "workflow"
     NAME = "import"
+    ALL_OR_NOTHING = True
     bundle: Bundle
     dry_run: bool = False
 
 
 class StartRun(Command):
+    """Start a run. `blocks`: run only these and what they need (the rest are skipped)."""
+
     AGGREGATE = "run"
     NAME = "start"
     workflow: str = Field(pattern=NAME_PATTERN)
     id: str | None = Field(default=None, pattern=RUN_ID_PATTERN)
     input: dict[str, Any] = Field(default_factory=dict)
     metadata: dict[str, str] = Field(default_factory=dict)
+    blocks: list[str] | None = Field(default=None, min_length=1)
+
+
+MAX_BATCH = 1000
+
+
+class StartRunBody(BaseModel):
+    """One start in a batch: a StartRun without the workflow (the batch names it)."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str | None = Field(default=None, pattern=RUN_ID_PATTERN)
+    input: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, str] = Field(default_factory=dict)
+    blocks: list[str] | None = Field(default=None, min_length=1)
+
+
+class StartRuns(Command):
+    """Start up to 1000 runs of one workflow atomically: all of them, or none."""
+
+    AGGREGATE = "run"
+    NAME = "start_batch"
+    ALL_OR_NOTHING = True
+    workflow: str = Field(pattern=NAME_PATTERN)
+    runs: list[StartRunBody] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class ExecuteBatch(Command):
+    """Several commands (`{"command": "run.cancel", ...}`, names as on the bus), atomically.
+
+    All are applied, or none; a refusal names the failing command by its index.
+    """
+
+    AGGREGATE = "batch"
+    NAME = "execute"
+    ALL_OR_NOTHING = True
+    commands: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_BATCH)
 
 
 class _RunControl(Command):
@@ -216,6 +257,8 @@ COMMANDS: dict[tuple[str, str], type[Command]] = {
         RestoreSnapshot,
         ImportWorkflows,
         StartRun,
+        StartRuns,
+        ExecuteBatch,
         CancelRun,
         TerminateRun,
         PauseRun,

@@ -76,6 +76,8 @@ class RunStarted(EventData):
     input: dict[str, Any]
     metadata: dict[str, str]
     status: str
+    # Started with `blocks`: the blocks that run (those asked for and what they need).
+    selected: list[str] | None = None
 
 
 class BlockScheduled(EventData):

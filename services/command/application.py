@@ -105,10 +105,13 @@ class CommandProcessor:
         first_of_key: dict[str, list[tuple[UUID, int]]] = {}
         for item in batch:
             before = uow.pending_counts()
+            savepoint = uow.savepoint() if item.command.ALL_OR_NOTHING else None
             try:
                 reply, repeat = self._decide_one(uow, item, now)
                 replies.append(reply)
             except FlowledgerError as exc:
+                if savepoint is not None:
+                    uow.rollback(savepoint)
                 replies.append(exc.body())
                 repeat = False
             events = uow.events_since(before)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,6 +33,13 @@ class UnitOfWork:
 
     def add(self, aggregate: Aggregate) -> None:
         self.loaded[aggregate.id] = aggregate
+
+    def savepoint(self) -> dict[UUID, Aggregate | None]:
+        """A copy of everything loaded so far, to go back to if a command is refused."""
+        return copy.deepcopy(self.loaded)
+
+    def rollback(self, savepoint: dict[UUID, Aggregate | None]) -> None:
+        self.loaded = savepoint
 
     def pending_counts(self) -> dict[UUID, int]:
         return {i: len(a.pending_events) for i, a in self.loaded.items() if a is not None}

@@ -30,7 +30,12 @@ from services.query.http.definitions import (
 )
 from services.query.http.health import healthz, readyz
 from services.query.http.run_history import RunHistoryController
-from services.query.http.runs import RunController, StartRunController
+from services.query.http.runs import (
+    RunController,
+    StartRunController,
+    execute_commands,
+    start_runs,
+)
 from services.query.http.snapshots import SnapshotController
 from services.query.http.workflows import WorkflowController
 from services.query.readers import Readers
@@ -51,6 +56,8 @@ def create_app(ctx: QueryContext, max_body_bytes: int) -> Litestar:
             export_bundle,
             import_bundle,
             StartRunController,
+            start_runs,
+            execute_commands,
             RunController,
             RunHistoryController,
             healthz,

@@ -110,3 +110,50 @@ def test_pause_keeps_events_and_resume_and_restart_carry_on(stack: Stack) -> Non
     ok(stack.http.post(f"/v1/runs/{run_id}/events/go", json={}))
     restarted = stack.wait_for_status(run_id, {"completed"})
     assert {b["id"]: b["attempts"] for b in restarted["blocks"]} == {"wait": 2, "after": 2}
+
+
+def test_batches_and_block_selection_over_rest(stack: Stack) -> None:
+    name = unique("batch")
+    stack.put_workflow(
+        name,
+        {
+            "blocks": [
+                {"id": "a", "type": "set", "config": {"values": {"x": 1}}},
+                {"id": "b", "type": "set", "needs": ["a"], "config": {"values": {}}},
+                {"id": "c", "type": "wait_for_event", "config": {"event_type": "never"}},
+            ]
+        },
+    )
+    unknown = stack.http.post(f"/v1/workflows/{name}/runs", json={"blocks": ["zz"]})
+    assert unknown.status_code == 404 and unknown.json()["error"]["type"] == "BLOCKS_NOT_FOUND"
+    only = stack.start_run(name, {"blocks": ["b"]})
+    run = stack.wait_for_status(only["id"], {"completed"})
+    assert {b["id"]: b["status"] for b in run["blocks"]} == {
+        "a": "completed",
+        "b": "completed",
+        "c": "skipped",
+    }
+
+    bodies = [{"id": unique("r"), "input": {"i": i}} for i in range(3)]
+    refused = stack.http.post(
+        f"/v1/workflows/{name}/runs:batch", json={"runs": [*bodies, {"id": only["id"]}]}
+    )
+    assert refused.status_code == 409
+    assert refused.json()["error"]["details"]["index"] == 3
+    assert stack.get_run(bodies[0]["id"]) is None
+    started = stack.http.post(f"/v1/workflows/{name}/runs:batch", json={"runs": bodies})
+    assert started.status_code == 201, started.text
+    assert [i["id"] for i in started.json()["items"]] == [b["id"] for b in bodies]
+
+    for body in bodies:
+        stack.wait_for_status(body["id"], {"waiting"})
+    commands = [{"command": "run.cancel", "run_id": b["id"]} for b in bodies]
+    bad = stack.http.post(
+        "/v1/commands:batch",
+        json={"commands": [*commands, {"command": "run.resume", "run_id": bodies[0]["id"]}]},
+    )
+    assert bad.status_code == 409 and bad.json()["error"]["details"]["index"] == 3
+    assert stack.get_run(bodies[0]["id"])["status"] == "waiting"  # type: ignore[index]
+    ok(stack.http.post("/v1/commands:batch", json={"commands": commands}))
+    for body in bodies:
+        stack.wait_for_status(body["id"], {"cancelled"})

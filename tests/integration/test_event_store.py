@@ -141,3 +141,58 @@ def test_an_idempotency_key_gives_a_repeat_the_first_answer(store_url: str) -> N
     [elsewhere] = processor.process([Envelope("t2", other, ("start-1", request_hash(other)))])
     assert isinstance(elsewhere, ErrorBody)
     assert elsewhere.error.type is ErrorType.WORKFLOW_NOT_FOUND
+
+
+def test_a_batch_of_starts_is_all_or_nothing(store_url: str) -> None:
+    from contracts.commands import StartRunBody, StartRuns
+
+    app = build_application(store_url)
+    processor = CommandProcessor(app, now)
+    processor.process([Envelope("t1", PutWorkflow(name="wf", definition=definition(diamond())))])
+    processor.process([Envelope("t1", StartRun(workflow="wf", id="taken"))])
+    bodies = [StartRunBody(id=f"b{i}") for i in range(5)] + [StartRunBody(id="taken")]
+    [refused, alongside] = processor.process(
+        [
+            Envelope("t1", StartRuns(workflow="wf", runs=bodies)),
+            Envelope("t1", StartRun(workflow="wf", id="other")),  # Same transaction.
+        ]
+    )
+    assert isinstance(refused, ErrorBody)
+    assert refused.error.type is ErrorType.RUN_ALREADY_EXISTS
+    assert refused.error.details["index"] == 5
+    assert isinstance(alongside, Accepted), "a refused batch does not sink its neighbours"
+    for run_id in ("b0", "b4"):
+        [reply] = processor.process([Envelope("t1", CancelRun(run_id=run_id))])
+        assert isinstance(reply, ErrorBody) and reply.error.type is ErrorType.RUN_NOT_FOUND
+
+    [done] = processor.process([Envelope("t1", StartRuns(workflow="wf", runs=bodies[:5]))])
+    assert isinstance(done, Accepted)
+    assert [item["id"] for item in done.result["items"]] == [f"b{i}" for i in range(5)]
+
+
+def test_a_command_batch_is_all_or_nothing(store_url: str) -> None:
+    from contracts.commands import ExecuteBatch
+
+    processor = CommandProcessor(build_application(store_url), now)
+    processor.process([Envelope("t1", PutWorkflow(name="wf", definition=definition(diamond())))])
+    processor.process([Envelope("t1", StartRun(workflow="wf", id=f"r{i}")) for i in range(2)])
+    batch = ExecuteBatch(
+        commands=[
+            {"command": "run.cancel", "run_id": "r0"},
+            {"command": "run.pause", "run_id": "r1"},
+            {"command": "run.cancel", "run_id": "missing"},
+        ]
+    )
+    [refused] = processor.process([Envelope("t1", batch)])
+    assert isinstance(refused, ErrorBody)
+    assert refused.error.type is ErrorType.RUN_NOT_FOUND
+    assert refused.error.details["index"] == 2 and refused.error.details["command"] == "run.cancel"
+    # Nothing was applied: r0 can still be cancelled, r1 still paused.
+    ok = ExecuteBatch(commands=batch.commands[:2])
+    [applied] = processor.process([Envelope("t1", ok)])
+    assert isinstance(applied, Accepted)
+    assert [i["status"] for i in applied.result["items"]] == ["cancelled", "paused"]
+    internal = ExecuteBatch(commands=[{"command": "run.complete_block", "run_id": "r1"}])
+    [refused_internal] = processor.process([Envelope("t1", internal)])
+    assert isinstance(refused_internal, ErrorBody)
+    assert refused_internal.error.type is ErrorType.VALIDATION_ERROR

@@ -113,3 +113,36 @@ def test_approvals_check_the_approver_and_fail_on_rejection() -> None:
     assert second.send_event("approval", {"approved": True, "by": "ana"}, at(1)) == "ok"
     assert second.status is RunStatus.COMPLETED
     assert second.blocks["ok"]["output"] == {"approved": True, "by": "ana"}
+
+
+def test_starting_only_some_blocks_runs_them_and_what_they_need() -> None:
+    chain = definition(
+        FIRST,
+        {"id": "second", "type": "set", "needs": ["first"], "config": {"values": {}}},
+        {"id": "side", "type": "set", "config": {"values": {}}},
+        {"id": "last", "type": "noop", "needs": ["second"]},
+    )
+    run = Run.start(
+        tenant="acme",
+        run_id="r",
+        workflow="wf",
+        version=1,
+        definition=chain,
+        input={},
+        metadata={},
+        now=at(0),
+        only=["second"],
+    )
+    assert run.selected == ["first", "second"]
+    assert run.block_statuses() == {
+        "first": "running",
+        "second": "pending",
+        "side": "skipped",
+        "last": "skipped",
+    }
+    run.complete_block("first", 1, {}, [], at(1))
+    run.complete_block("second", 1, {}, [], at(2))
+    assert run.status is RunStatus.COMPLETED
+    run.restart(None, at(3))
+    assert run.blocks["side"]["status"] == "skipped", "a restart keeps the selection"
+    assert reloaded(run).selected == ["first", "second"]

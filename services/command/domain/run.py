@@ -22,6 +22,7 @@ from services.command.domain.run_state import (
     WAITING_BLOCK,
     run_aggregate_id,
 )
+from services.command.domain.scheduling import Node, with_needs
 from services.command.domain.settling import (
     WAIT_TIMEOUT,
     check_approval,
@@ -44,7 +45,13 @@ class Run(RunScheduling):
         input: dict[str, Any],
         metadata: dict[str, str],
         now: datetime,
+        only: list[str] | None = None,
     ) -> Run:
+        """Start a run; with `only`, just those blocks and what they need run."""
+        selected = None
+        if only is not None:
+            nodes = [Node(b.id, tuple(b.needs), b.trigger) for b in definition.blocks]
+            selected = sorted(with_needs(nodes, only))
         run = cls(
             tenant=tenant,
             run_id=run_id,
@@ -55,10 +62,18 @@ class Run(RunScheduling):
             metadata=metadata,
             status=RunStatus.RUNNING.value,
             at=now,
+            selected=selected,
         )
         run._parsed = definition
+        run._skip_unselected(now)
         run.advance(now)
         return run
+
+    def _skip_unselected(self, now: datetime) -> None:
+        if self.selected is not None:
+            for block in self.blocks:
+                if block not in self.selected:
+                    self._skip_block(block=block, at=now)
 
     # ----- user commands ---------------------------------------------------------------
 
@@ -83,11 +98,13 @@ class Run(RunScheduling):
         """Failed and skipped blocks run again; completed blocks (checkpoints) do not."""
         check_allowed(self.status, RunCommand.RETRY)
         self._retry(reason=reason, at=now)
+        self._skip_unselected(now)
         self.advance(now)
 
     def restart(self, reason: str | None, now: datetime) -> None:
         check_allowed(self.status, RunCommand.RESTART)
         self._restart(reason=reason, run_attempt=self.run_attempt + 1, at=now)
+        self._skip_unselected(now)
         self.advance(now)
 
     def send_event(self, event_type: str, payload: Any, now: datetime) -> str | None:

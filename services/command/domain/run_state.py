@@ -55,6 +55,7 @@ class RunState(Aggregate):
         metadata: dict[str, str],
         status: str,
         at: datetime,
+        selected: list[str] | None = None,
     ) -> None:
         self.tenant = tenant
         self.run_id = run_id
@@ -74,6 +75,7 @@ class RunState(Aggregate):
         # Events sent to the run that no block was waiting for yet, oldest first.
         self.inbox: list[dict[str, Any]] = []
         self.run_attempt = 1
+        self.selected = selected
 
     # ----- reading state -------------------------------------------------------------
 

@@ -84,3 +84,16 @@ def next_steps(
         if current[node.id] == PENDING and _decide(node, current, vetoed) == "ready":
             steps.ready.append(node.id)
     return steps
+
+
+def with_needs(nodes: Iterable[Node], wanted: Iterable[str]) -> set[str]:
+    """The wanted blocks and, transitively, every block they need."""
+    needs = {node.id: node.needs for node in nodes}
+    found: set[str] = set()
+    todo = list(wanted)
+    while todo:
+        block = todo.pop()
+        if block not in found:
+            found.add(block)
+            todo.extend(needs[block])
+    return found

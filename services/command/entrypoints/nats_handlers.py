@@ -15,7 +15,7 @@ from faststream.nats import NatsBroker, NatsMessage
 from pydantic import ValidationError
 
 from contracts import subjects
-from contracts.commands import StartRun, command_class
+from contracts.commands import StartRun, StartRuns, command_class
 from contracts.errors import ErrorBody, ErrorType
 from contracts.replies import Reply
 from services.command.application import request_hash
@@ -68,8 +68,12 @@ async def dispatch(
         if len(idempotency_key) > 255:
             return ErrorBody.of(ErrorType.BAD_REQUEST, "an idempotency key is 1-255 characters")
         idempotency = (idempotency_key, request_hash(command))
+    # Ids are given here, before the command is queued, so a retried batch keeps them.
     if isinstance(command, StartRun) and command.id is None:
         command.id = uuid.uuid4().hex
+    if isinstance(command, StartRuns):
+        for body in command.runs:
+            body.id = body.id or uuid.uuid4().hex
     try:
         return await committer.submit(tenant, command, idempotency)
     except Exception:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contracts import commands as c
 from services.command.unit_of_work import Handler
-from services.command.use_cases import runs, workflows
+from services.command.use_cases import batch, runs, workflows
 
 HANDLERS: dict[type[c.Command], Handler] = {
     c.PutWorkflow: workflows.put_workflow,
@@ -18,6 +18,8 @@ HANDLERS: dict[type[c.Command], Handler] = {
     c.RestoreSnapshot: workflows.restore_snapshot,
     c.ImportWorkflows: workflows.import_workflows,
     c.StartRun: runs.start_run,
+    c.StartRuns: runs.start_runs,
+    c.ExecuteBatch: batch.execute_batch,
     c.CancelRun: runs.control("cancel"),
     c.TerminateRun: runs.control("terminate"),
     c.PauseRun: runs.control("pause"),

@@ -51,6 +51,15 @@ def start_run(uow: UnitOfWork, tenant: str, cmd: c.StartRun, now: datetime) -> d
             blocks=disabled,
         )
     check_input(definition, cmd.input)
+    if cmd.blocks is not None:
+        known = {block.id for block in definition.blocks}
+        missing = [b for b in cmd.blocks if b not in known]
+        if missing:
+            raise FlowledgerError(
+                ErrorType.BLOCKS_NOT_FOUND,
+                f"workflow {cmd.workflow!r} has no block(s) {', '.join(map(repr, missing))}",
+                blocks=missing,
+            )
     run = Run.start(
         tenant=tenant,
         run_id=cmd.id,
@@ -60,6 +69,7 @@ def start_run(uow: UnitOfWork, tenant: str, cmd: c.StartRun, now: datetime) -> d
         input=cmd.input,
         metadata=cmd.metadata,
         now=now,
+        only=cmd.blocks,
     )
     uow.add(run)
     return {
@@ -77,6 +87,23 @@ def control(method: str) -> Handler:
         return {"id": cmd.run_id, "status": run.status.value}
 
     return handle
+
+
+def start_runs(uow: UnitOfWork, tenant: str, cmd: c.StartRuns, now: datetime) -> dict[str, Any]:
+    """All or none: the processor undoes every start if one is refused."""
+    items = []
+    for index, body in enumerate(cmd.runs):
+        start = c.StartRun(workflow=cmd.workflow, **body.model_dump())
+        try:
+            items.append(start_run(uow, tenant, start, now))
+        except FlowledgerError as exc:
+            raise FlowledgerError(
+                exc.type,
+                f"runs[{index}]: {exc.message}; no run was started",
+                index=index,
+                cause=exc.details,
+            ) from exc
+    return {"items": items}
 
 
 def send_event(uow: UnitOfWork, tenant: str, cmd: c.SendEvent, now: datetime) -> dict[str, Any]:

@@ -11,12 +11,14 @@ from litestar.params import Parameter
 from contracts.api import RunAccepted, RunPage, RunView
 from contracts.commands import (
     CancelRun,
+    ExecuteBatch,
     PauseRun,
     RestartRun,
     ResumeRun,
     RetryRun,
     SendEvent,
     StartRun,
+    StartRuns,
     TerminateRun,
 )
 from contracts.errors import ErrorType, FlowledgerError
@@ -59,6 +61,31 @@ class StartRunController(Controller):
         command = build(StartRun, {**body, "workflow": name})
         accepted = await send(request, ctx, command)
         return written(RunAccepted(**accepted.result), accepted, 201)
+
+
+@post("/v1/workflows/{name:str}/runs:batch", status_code=201, tags=["runs"])
+async def start_runs(
+    request: Request[Any, Any, Any], state: State, name: str
+) -> Response[dict[str, Any]]:
+    """`{"runs": [<start body>, …]}`: up to 1000 starts in one atomic call (all or none)."""
+    ctx: QueryContext = state.ctx
+    body = await parse_body(request, state.max_body_bytes)
+    if not isinstance(body, dict):
+        raise FlowledgerError(ErrorType.VALIDATION_ERROR, "the body must be a JSON object")
+    accepted = await send(request, ctx, build(StartRuns, {**body, "workflow": name}))
+    return written(accepted.result, accepted, 201)
+
+
+@post("/v1/commands:batch", status_code=200, tags=["runs"])
+async def execute_commands(
+    request: Request[Any, Any, Any], state: State
+) -> Response[dict[str, Any]]:
+    """`{"commands": [{"command": "run.cancel", "run_id": …}, …]}` (names as on the bus),
+    applied atomically: all or none; a refusal names the failing command by index."""
+    ctx: QueryContext = state.ctx
+    body = await parse_body(request, state.max_body_bytes)
+    accepted = await send(request, ctx, build(ExecuteBatch, body))
+    return written(accepted.result, accepted)
 
 
 class RunController(Controller):
