@@ -5,7 +5,7 @@ Each REST write is served by sending exactly one of these. The subject carries t
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -123,6 +123,9 @@ class StartRun(Command):
     input: dict[str, Any] = Field(default_factory=dict)
     metadata: dict[str, str] = Field(default_factory=dict)
     blocks: list[str] | None = Field(default=None, min_length=1)
+    # Override the workflow's own run timeout and what happens when it passes.
+    timeout_seconds: float | None = Field(default=None, gt=0, le=366 * 86400)
+    timeout_policy: Literal["fail", "cancel", "terminate"] | None = None
 
 
 MAX_BATCH = 1000
@@ -136,6 +139,9 @@ class StartRunBody(BaseModel):
     input: dict[str, Any] = Field(default_factory=dict)
     metadata: dict[str, str] = Field(default_factory=dict)
     blocks: list[str] | None = Field(default=None, min_length=1)
+    # Override the workflow's own run timeout and what happens when it passes.
+    timeout_seconds: float | None = Field(default=None, gt=0, le=366 * 86400)
+    timeout_policy: Literal["fail", "cancel", "terminate"] | None = None
 
 
 class StartRuns(Command):

@@ -78,6 +78,8 @@ class RunStarted(EventData):
     status: str
     # Started with `blocks`: the blocks that run (those asked for and what they need).
     selected: list[str] | None = None
+    # [seconds, policy] of the run's deadline: policy fail, cancel or terminate.
+    timeout: list[Any] | None = None
 
 
 class BlockScheduled(EventData):
@@ -124,6 +126,17 @@ class BlockSkipped(EventData):
 class TimerStarted(EventData):
     AGGREGATE = "run"
     block: str
+    attempt: int
+    purpose: str
+    timer_id: str
+    fire_at: datetime
+
+
+class DeadlineSet(EventData):
+    """A timeout on a block attempt (`block`) or on the whole run (`block` None)."""
+
+    AGGREGATE = "run"
+    block: str | None
     attempt: int
     purpose: str
     timer_id: str
@@ -232,6 +245,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         BlockFailed,
         BlockSkipped,
         TimerStarted,
+        DeadlineSet,
         TimerFired,
         EventAwaited,
         EventReceived,

@@ -120,6 +120,9 @@ def apply(row: dict[str, Any] | None, envelope: e.Envelope) -> dict[str, Any] | 
         row.update(status="completed", output=data.output, ended_at=at)
     elif isinstance(data, e.RunFailed):
         row.update(status="failed", error=data.error, ended_at=at)
+        for block in row["blocks"].values():  # Open only when the run timed out.
+            if block["status"] in OPEN_BLOCK:
+                block.update(status="cancelled", ended_at=at)
     elif isinstance(data, (e.RunCancelled, e.RunTerminated)):
         status = "cancelled" if isinstance(data, e.RunCancelled) else "terminated"
         row.update(status=status, ended_at=at)

@@ -157,3 +157,24 @@ def test_batches_and_block_selection_over_rest(stack: Stack) -> None:
     ok(stack.http.post("/v1/commands:batch", json={"commands": commands}))
     for body in bodies:
         stack.wait_for_status(body["id"], {"cancelled"})
+
+
+def test_timeouts_end_a_stuck_run_and_a_stuck_block(stack: Stack) -> None:
+    name = unique("timeout")
+    stack.put_workflow(
+        name,
+        {
+            "timeout_seconds": 3600,
+            "timeout_policy": "fail",
+            "blocks": [{"id": "wait", "type": "wait_for_event", "config": {"event_type": "x"}}],
+        },
+    )
+    # The start's own timeout and policy win over the workflow's.
+    run_id = stack.start_run(name, {"timeout_seconds": 1, "timeout_policy": "cancel"})["id"]
+    run = stack.wait_for_status(run_id, {"cancelled", "failed"}, timeout=20)
+    assert run["status"] == "cancelled"
+    assert {b["id"]: b["status"] for b in run["blocks"]} == {"wait": "cancelled"}
+
+    failing = stack.start_run(name, {"timeout_seconds": 1})["id"]
+    failed = stack.wait_for_status(failing, {"failed"}, timeout=20)
+    assert failed["error"]["type"] == "RUN_TIMEOUT"

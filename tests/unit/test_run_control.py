@@ -146,3 +146,58 @@ def test_starting_only_some_blocks_runs_them_and_what_they_need() -> None:
     run.restart(None, at(3))
     assert run.blocks["side"]["status"] == "skipped", "a restart keeps the selection"
     assert reloaded(run).selected == ["first", "second"]
+
+
+def test_a_block_attempt_that_outlives_its_timeout_fails_and_is_retried() -> None:
+    slow = {
+        "id": "call",
+        "type": "set",
+        "timeout": 5,
+        "retry": {"max_attempts": 2, "initial_seconds": 1},
+        "config": {"values": {}},
+    }
+    run = start_run(definition(slow))
+    deadlines = [d for n, d in drain(run) if n == "DeadlineSet"]
+    assert [(d["block"], d["attempt"], d["purpose"], d["fire_at"]) for d in deadlines] == [
+        ("call", 1, "block_timeout", at(5))
+    ]
+    assert run.fire_timer("call", 1, "block_timeout", at(5))
+    assert run.blocks["call"]["error"]["type"] == "BLOCK_TIMEOUT"
+    assert not run.complete_block("call", 1, {}, [], at(6)), "the late result is stale"
+    assert run.fire_timer("call", 1, "retry", at(6))
+    assert run.blocks["call"]["attempt"] == 2
+    assert run.complete_block("call", 2, {"ok": 1}, [], at(7))
+    assert not run.fire_timer("call", 2, "block_timeout", at(12)), "it ended in time"
+    assert run.status is RunStatus.COMPLETED
+
+
+@pytest.mark.parametrize(
+    ("policy", "status"),
+    [
+        ("fail", RunStatus.FAILED),
+        ("cancel", RunStatus.CANCELLED),
+        ("terminate", RunStatus.TERMINATED),
+    ],
+)
+def test_the_run_timeout_ends_the_run_by_its_policy(policy: str, status: RunStatus) -> None:
+    waits = {"id": "wait", "type": "wait_for_event", "config": {"event_type": "never"}}
+    run = Run.start(
+        tenant="acme",
+        run_id="r",
+        workflow="wf",
+        version=1,
+        definition=definition(waits),
+        input={},
+        metadata={},
+        now=at(0),
+        timeout=(60.0, policy),
+    )
+    assert not run.fire_timer("", 2, "run_timeout", at(60)), "another run attempt's timer"
+    assert run.fire_timer("", 1, "run_timeout", at(60))
+    assert run.status is status
+    assert run.blocks["wait"]["status"] == "cancelled"
+    if policy == "fail":
+        assert run.error is not None and run.error["type"] == "RUN_TIMEOUT"
+    assert not run.fire_timer("", 1, "run_timeout", at(61)), "fires once"
+    copy = reloaded(run)
+    assert copy.status is status and copy.timeout == (60.0, policy)

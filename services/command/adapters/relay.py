@@ -25,7 +25,15 @@ from nats.js.api import PubAck
 from nats.js.errors import NotFoundError
 
 from contracts import subjects
-from contracts.events import EVENT_TYPES, BlockScheduled, Envelope, Task, TimerMessage, TimerStarted
+from contracts.events import (
+    EVENT_TYPES,
+    BlockScheduled,
+    DeadlineSet,
+    Envelope,
+    Task,
+    TimerMessage,
+    TimerStarted,
+)
 from services.command.application import FlowledgerApplication
 
 log = logging.getLogger(__name__)
@@ -144,11 +152,11 @@ class OutboxRelay:
                     {subjects.MSG_ID_HEADER: f"task-{position}"},
                 )
             )
-        elif isinstance(data, TimerStarted):
+        elif isinstance(data, (TimerStarted, DeadlineSet)):
             fired = TimerMessage(
                 tenant=identity.tenant,
                 run_id=identity.public_id,
-                block=data.block,
+                block=data.block or "",
                 attempt=data.attempt,
                 purpose=data.purpose,
             )

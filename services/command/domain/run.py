@@ -9,14 +9,17 @@ for an ended run changes nothing.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from contracts.definitions import WorkflowDefinition
 from contracts.errors import ErrorType, FlowledgerError
+from contracts.subjects import timer_id
 from services.command.domain.run_scheduling import RunScheduling
 from services.command.domain.run_state import (
+    BLOCK_TIMEOUT,
     EVENT_TIMEOUT,
+    RUN_TIMEOUT,
     RUNNING_BLOCK,
     SLEEP,
     WAITING_BLOCK,
@@ -24,6 +27,8 @@ from services.command.domain.run_state import (
 )
 from services.command.domain.scheduling import Node, with_needs
 from services.command.domain.settling import (
+    BLOCK_TIMEOUT_ERROR,
+    RUN_TIMEOUT_ERROR,
     WAIT_TIMEOUT,
     check_approval,
 )
@@ -46,6 +51,7 @@ class Run(RunScheduling):
         metadata: dict[str, str],
         now: datetime,
         only: list[str] | None = None,
+        timeout: tuple[float, str] | None = None,
     ) -> Run:
         """Start a run; with `only`, just those blocks and what they need run."""
         selected = None
@@ -63,8 +69,10 @@ class Run(RunScheduling):
             status=RunStatus.RUNNING.value,
             at=now,
             selected=selected,
+            timeout=list(timeout) if timeout else None,
         )
         run._parsed = definition
+        run._start_deadline(now)
         run._skip_unselected(now)
         run.advance(now)
         return run
@@ -98,12 +106,14 @@ class Run(RunScheduling):
         """Failed and skipped blocks run again; completed blocks (checkpoints) do not."""
         check_allowed(self.status, RunCommand.RETRY)
         self._retry(reason=reason, at=now)
+        self._start_deadline(now)
         self._skip_unselected(now)
         self.advance(now)
 
     def restart(self, reason: str | None, now: datetime) -> None:
         check_allowed(self.status, RunCommand.RESTART)
         self._restart(reason=reason, run_attempt=self.run_attempt + 1, at=now)
+        self._start_deadline(now)
         self._skip_unselected(now)
         self.advance(now)
 
@@ -172,6 +182,16 @@ class Run(RunScheduling):
         return True
 
     def fire_timer(self, block: str, attempt: int, purpose: str, now: datetime) -> bool:
+        if purpose == RUN_TIMEOUT:
+            return self._time_out(attempt, now)
+        if purpose == BLOCK_TIMEOUT:
+            if self.status in TERMINAL or not self._is_current(block, attempt, RUNNING_BLOCK):
+                return False  # The attempt ended in time.
+            self._fire_timer(block=block, attempt=attempt, purpose=purpose, at=now)
+            message = f"no result within {self.parsed_definition.block(block).timeout} s"
+            self._settle_failure(block, attempt, BLOCK_TIMEOUT_ERROR, message, True, [], now)
+            self.advance(now)
+            return True
         if self.status in TERMINAL or not self._is_current(block, attempt, WAITING_BLOCK):
             return False
         timer = self.blocks[block]["timer"]
@@ -185,6 +205,33 @@ class Run(RunScheduling):
             self._settle_failure(block, attempt, WAIT_TIMEOUT, message, True, [], now)
         self.advance(now)
         return True
+
+    def _time_out(self, run_attempt: int, now: datetime) -> bool:
+        """The run's own deadline: end it as its `timeout_policy` says."""
+        if self.status in TERMINAL or run_attempt != self.run_attempt or not self.timeout:
+            return False
+        self._fire_timer(block="", attempt=run_attempt, purpose=RUN_TIMEOUT, at=now)
+        seconds, policy = self.timeout
+        reason = f"the run did not end within {seconds:g} s"
+        if policy == "cancel":
+            self._cancel(reason=reason, at=now)
+        elif policy == "terminate":
+            self._terminate(reason=reason, at=now)
+        else:
+            self._fail(error={"type": RUN_TIMEOUT_ERROR, "message": reason, "block": None}, at=now)
+        return True
+
+    def _start_deadline(self, now: datetime) -> None:
+        """Arm the run's timeout, if it has one (again on every retry and restart)."""
+        if self.timeout:
+            self._set_deadline(
+                block=None,
+                attempt=self.run_attempt,
+                purpose=RUN_TIMEOUT,
+                timer_id=timer_id(self.run_id, "", self.run_attempt, RUN_TIMEOUT),
+                fire_at=now + timedelta(seconds=self.timeout[0]),
+                at=now,
+            )
 
 
 __all__ = ["Run", "run_aggregate_id"]

@@ -14,6 +14,7 @@ from contracts.subjects import timer_id
 from services.command.domain.outcome import Finished, run_outcome
 from services.command.domain.routing import vetoes
 from services.command.domain.run_state import (
+    BLOCK_TIMEOUT,
     EVENT_TIMEOUT,
     RETRY,
     SLEEP,
@@ -120,6 +121,16 @@ class RunScheduling(RunState):
             at=now,
         )
         if execution is Execution.TASK:
+            if spec.timeout is not None:
+                # The attempt fails if no result came in time; a late result is then stale.
+                self._set_deadline(
+                    block=block_id,
+                    attempt=attempt,
+                    purpose=BLOCK_TIMEOUT,
+                    timer_id=timer_id(self.run_id, block_id, attempt, BLOCK_TIMEOUT),
+                    fire_at=now + timedelta(seconds=spec.timeout),
+                    at=now,
+                )
             return
         # Inline and timer blocks: the outcome (a router's choice too) is decided here, once,
         # and recorded; replaying the events never evaluates it again.

@@ -27,6 +27,8 @@ WAITING_BLOCK = "waiting"
 SLEEP = "sleep"
 RETRY = "retry"
 EVENT_TIMEOUT = "event_timeout"
+BLOCK_TIMEOUT = "block_timeout"
+RUN_TIMEOUT = "run_timeout"
 
 _RUN_NAMESPACE = uuid.UUID("0b5b8c3e-4c1a-4f7e-9d62-3c1f1e7a2a11")
 
@@ -56,6 +58,7 @@ class RunState(Aggregate):
         status: str,
         at: datetime,
         selected: list[str] | None = None,
+        timeout: list[Any] | None = None,
     ) -> None:
         self.tenant = tenant
         self.run_id = run_id
@@ -76,6 +79,10 @@ class RunState(Aggregate):
         self.inbox: list[dict[str, Any]] = []
         self.run_attempt = 1
         self.selected = selected
+        # (seconds, policy) of the run's own deadline, if it has one.
+        self.timeout: tuple[float, str] | None = (
+            (float(timeout[0]), str(timeout[1])) if timeout else None
+        )
 
     # ----- reading state -------------------------------------------------------------
 
@@ -168,7 +175,21 @@ class RunState(Aggregate):
 
     @event("TimerFired")
     def _fire_timer(self, block: str, attempt: int, purpose: str, at: datetime) -> None:
-        self.blocks[block]["timer"]["fired"] = True
+        timer = self.blocks[block]["timer"] if block in self.blocks else None
+        if timer is not None and timer["purpose"] == purpose:
+            timer["fired"] = True  # Deadlines keep no state: the attempt or run is checked.
+
+    @event("DeadlineSet")
+    def _set_deadline(
+        self,
+        block: str | None,
+        attempt: int,
+        purpose: str,
+        timer_id: str,
+        fire_at: datetime,
+        at: datetime,
+    ) -> None:
+        pass  # Only the relay acts on it: it becomes a message schedule.
 
     @event("RunStatusChanged")
     def _change_status(self, status: str, reason: str | None, at: datetime) -> None:
@@ -183,6 +204,7 @@ class RunState(Aggregate):
     def _fail(self, error: dict[str, Any], at: datetime) -> None:
         self.status = RunStatus.FAILED
         self.error = error
+        self._cancel_open_blocks()  # Only a run timeout fails a run with blocks open.
 
     @event("RunCancelled")
     def _cancel(self, reason: str | None, at: datetime) -> None:

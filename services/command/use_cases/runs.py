@@ -70,6 +70,7 @@ def start_run(uow: UnitOfWork, tenant: str, cmd: c.StartRun, now: datetime) -> d
         metadata=cmd.metadata,
         now=now,
         only=cmd.blocks,
+        timeout=run_timeout(definition, cmd),
     )
     uow.add(run)
     return {
@@ -135,6 +136,14 @@ def fail_block(uow: UnitOfWork, tenant: str, cmd: c.FailBlock, now: datetime) ->
 def fire_timer(uow: UnitOfWork, tenant: str, cmd: c.FireTimer, now: datetime) -> dict[str, Any]:
     run = lookup.run(uow, tenant, cmd.run_id)
     return {"accepted": run.fire_timer(cmd.block, cmd.attempt, cmd.purpose, now)}
+
+
+def run_timeout(definition: WorkflowDefinition, cmd: c.StartRun) -> tuple[float, str] | None:
+    """The start's own timeout and policy, else the workflow's."""
+    seconds = cmd.timeout_seconds or definition.timeout_seconds
+    if seconds is None:
+        return None
+    return seconds, cmd.timeout_policy or definition.timeout_policy
 
 
 def check_input(definition: WorkflowDefinition, run_input: dict[str, Any]) -> None:
