@@ -177,3 +177,26 @@ class CheckpointPage(BaseModel):
     items: list[CheckpointView]
     total: int
     next_cursor: str | None = None
+
+
+class ScheduleView(BaseModel):
+    id: str
+    workflow: str
+    spec: dict[str, Any]
+    input: dict[str, Any]
+    metadata: dict[str, str]
+    overlap: str
+    enabled: bool
+    fires: int
+    last_fired_at: str | None = None
+    last_action: str | None = None
+    last_run_id: str | None = None
+    next_fire_times: list[str]
+    created_at: str
+    updated_at: str
+
+
+class SchedulePage(BaseModel):
+    items: list[ScheduleView]
+    total: int
+    next_cursor: str | None = None

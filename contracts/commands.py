@@ -5,11 +5,13 @@ Each REST write is served by sending exactly one of these. The subject carries t
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.definitions import NAME_PATTERN, WorkflowDefinition
+from contracts.schedules import Overlap, ScheduleSpec
 
 RUN_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
 SNAPSHOT_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
@@ -210,6 +212,71 @@ class SendEvent(Command):
     payload: Any = None
 
 
+SCHEDULE_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+class CreateSchedule(Command):
+    """Run `workflow` with `input` on a cron (with a time zone) or an interval."""
+
+    AGGREGATE = "schedule"
+    NAME = "create"
+    id: str | None = Field(default=None, pattern=SCHEDULE_ID_PATTERN)
+    workflow: str = Field(pattern=NAME_PATTERN)
+    spec: ScheduleSpec
+    input: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, str] = Field(default_factory=dict)
+    overlap: Overlap = "skip"
+    enabled: bool = True
+
+
+class UpdateSchedule(Command):
+    """Change what is given; the rest stays."""
+
+    AGGREGATE = "schedule"
+    NAME = "update"
+    id: str = Field(pattern=SCHEDULE_ID_PATTERN)
+    spec: ScheduleSpec | None = None
+    input: dict[str, Any] | None = None
+    metadata: dict[str, str] | None = None
+    overlap: Overlap | None = None
+
+
+class _ScheduleCommand(Command):
+    AGGREGATE = "schedule"
+    id: str = Field(pattern=SCHEDULE_ID_PATTERN)
+
+
+class DeleteSchedule(_ScheduleCommand):
+    NAME = "delete"
+
+
+class EnableSchedule(_ScheduleCommand):
+    NAME = "enable"
+
+
+class DisableSchedule(_ScheduleCommand):
+    NAME = "disable"
+
+
+class TriggerSchedule(_ScheduleCommand):
+    """Start a run now, whatever the schedule says (the overlap policy still applies)."""
+
+    NAME = "trigger"
+    ALL_OR_NOTHING = True  # It may cancel the last run before starting the next.
+    run_id: str | None = Field(default=None, pattern=RUN_ID_PATTERN)
+
+
+class FireSchedule(_ScheduleCommand):
+    """Sent by the timer consumer when the schedule's message schedule fires."""
+
+    NAME = "fire"
+    ALL_OR_NOTHING = True
+    generation: int = Field(ge=1)
+    # When the schedule fired (the fired message's time): the run id derives from it, so a
+    # redelivered fire starts nothing twice.
+    fired_at: datetime
+
+
 class _BlockAttempt(Command):
     AGGREGATE = "run"
     run_id: str = Field(pattern=RUN_ID_PATTERN)
@@ -272,6 +339,13 @@ COMMANDS: dict[tuple[str, str], type[Command]] = {
         RetryRun,
         RestartRun,
         SendEvent,
+        CreateSchedule,
+        UpdateSchedule,
+        DeleteSchedule,
+        EnableSchedule,
+        DisableSchedule,
+        TriggerSchedule,
+        FireSchedule,
         StartBlock,
         CompleteBlock,
         FailBlock,

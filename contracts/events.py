@@ -218,6 +218,53 @@ class RunTerminated(EventData):
     reason: str | None
 
 
+class ScheduleCreated(EventData):
+    AGGREGATE = "schedule"
+    tenant: str
+    schedule_id: str
+    workflow: str
+    spec: dict[str, Any]
+    input: dict[str, Any]
+    metadata: dict[str, str]
+    overlap: str
+
+
+class ScheduleUpdated(EventData):
+    AGGREGATE = "schedule"
+    spec: dict[str, Any]
+    input: dict[str, Any]
+    metadata: dict[str, str]
+    overlap: str
+
+
+class ScheduleArmed(EventData):
+    """The schedule's message schedule is (re)published; older generations' fires are stale."""
+
+    AGGREGATE = "schedule"
+    generation: int
+    timer_id: str
+    nats_schedule: str
+    timezone: str
+
+
+class ScheduleDisarmed(EventData):
+    """Disabled or deleted: its message schedule is replaced by one that fires once, stale."""
+
+    AGGREGATE = "schedule"
+    generation: int
+    timer_id: str
+    deleted: bool
+
+
+class ScheduleFired(EventData):
+    """`action`: started, skipped (a run was still active), or cancelled_other."""
+
+    AGGREGATE = "schedule"
+    fired_at: datetime
+    action: str
+    run_id: str | None
+
+
 class IdempotencyKeyUsed(EventData):
     """The first answer to a command sent with an Idempotency-Key."""
 
@@ -257,6 +304,11 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         RunCancelled,
         RunTerminated,
         IdempotencyKeyUsed,
+        ScheduleCreated,
+        ScheduleUpdated,
+        ScheduleArmed,
+        ScheduleDisarmed,
+        ScheduleFired,
     )
 }
 

@@ -42,6 +42,9 @@ PROJECTOR_LEASE_KEY = "projector"
 MSG_ID_HEADER = "Nats-Msg-Id"
 SCHEDULE_HEADER = "Nats-Schedule"
 SCHEDULE_TARGET_HEADER = "Nats-Schedule-Target"
+SCHEDULE_TIME_ZONE_HEADER = "Nats-Schedule-Time-Zone"
+# The purpose of a schedule's own timer (its fires start runs).
+SCHEDULE_PURPOSE = "schedule"
 POSITION_HEADER = "Fl-Position"
 # A command sent with this header is applied once; repeats get the first answer.
 IDEMPOTENCY_HEADER = "Idempotency-Key"

@@ -35,6 +35,7 @@ from projections import (
     block_attempts,
     run_events,
     runs,
+    schedules,
     snapshots,
     workflow_versions,
     workflows,
@@ -48,6 +49,7 @@ READ_MODELS: tuple[ModuleType, ...] = (
     runs,
     run_events,
     block_attempts,
+    schedules,
 )
 PROJECTION = "read_models"
 

@@ -36,9 +36,11 @@ from services.query.http.runs import (
     execute_commands,
     start_runs,
 )
+from services.query.http.schedules import ScheduleController
 from services.query.http.snapshots import SnapshotController
 from services.query.http.workflows import WorkflowController
 from services.query.readers import Readers
+from services.query.schedule_readers import ScheduleReaders, utc_now
 from services.readiness import mark_ready
 from services.settings import Settings
 
@@ -56,6 +58,7 @@ def create_app(ctx: QueryContext, max_body_bytes: int) -> Litestar:
             export_bundle,
             import_bundle,
             StartRunController,
+            ScheduleController,
             start_runs,
             execute_commands,
             RunController,
@@ -85,6 +88,7 @@ async def run_query_service(settings: Settings, stop: asyncio.Event) -> None:
         bus=CommandBus(nc, settings.command_timeout_seconds),
         readers=Readers(engine),
         definitions=DefinitionReaders(engine),
+        schedules=ScheduleReaders(engine, utc_now),
         min_position_wait=settings.min_position_wait_seconds,
     )
     app = create_app(ctx, settings.max_body_bytes)

@@ -30,6 +30,8 @@ from contracts.events import (
     BlockScheduled,
     DeadlineSet,
     Envelope,
+    ScheduleArmed,
+    ScheduleDisarmed,
     Task,
     TimerMessage,
     TimerStarted,
@@ -39,7 +41,9 @@ from services.command.application import FlowledgerApplication
 log = logging.getLogger(__name__)
 
 _SKIP_FIELDS = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic"})
-_ID_FIELD = {"run": "run_id", "workflow": "name", "idempotency": "key"}
+_ID_FIELD = {"run": "run_id", "workflow": "name", "idempotency": "key", "schedule": "schedule_id"}
+# A moment long past: a schedule published with it fires at once, once, and is purged.
+_LONG_AGO = "@at 2000-01-01T00:00:00Z"
 
 
 @dataclass(frozen=True)
@@ -174,6 +178,9 @@ class OutboxRelay:
                 )
             )
 
+        elif isinstance(data, (ScheduleArmed, ScheduleDisarmed)):
+            messages.append(self._schedule_message(identity, data, position))
+
         envelope = Envelope(
             id=str(uuid.uuid5(domain_event.originator_id, str(domain_event.originator_version))),
             type=event_type,
@@ -198,6 +205,30 @@ class OutboxRelay:
             )
         )
         return messages
+
+    def _schedule_message(
+        self, identity: Identity, data: ScheduleArmed | ScheduleDisarmed, position: int
+    ) -> tuple[str, bytes, dict[str, str]]:
+        """A schedule's recurring message schedule; disarming replaces it with a stale one."""
+        body = TimerMessage(
+            tenant=identity.tenant,
+            run_id="",
+            block=identity.public_id,
+            attempt=data.generation,
+            purpose=subjects.SCHEDULE_PURPOSE,
+        )
+        headers = {
+            subjects.MSG_ID_HEADER: f"timer-{position}",
+            subjects.SCHEDULE_TARGET_HEADER: subjects.timer_fired_subject(identity.tenant),
+        }
+        if isinstance(data, ScheduleArmed):
+            headers[subjects.SCHEDULE_HEADER] = data.nats_schedule
+            if not data.nats_schedule.startswith("@"):
+                headers[subjects.SCHEDULE_TIME_ZONE_HEADER] = data.timezone
+        else:
+            headers[subjects.SCHEDULE_HEADER] = _LONG_AGO
+        subject = subjects.timer_schedule_subject(identity.tenant, data.timer_id)
+        return subject, body.model_dump_json().encode(), headers
 
     def _identity(self, originator_id: uuid.UUID, data: Any) -> Identity:
         known = self._identities.get(originator_id)

@@ -11,7 +11,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
 
 from contracts import subjects
-from contracts.commands import Command, FireTimer
+from contracts.commands import Command, FireSchedule, FireTimer
 from contracts.events import TimerMessage
 from contracts.replies import Reply
 
@@ -47,9 +47,15 @@ class TimerConsumer:
             log.error("dropping a malformed timer message")
             await msg.term()  # type: ignore[attr-defined]
             return
-        command = FireTimer(
-            run_id=fired.run_id, block=fired.block, attempt=fired.attempt, purpose=fired.purpose
-        )
+        command: Command
+        if fired.purpose == subjects.SCHEDULE_PURPOSE:
+            # The fired message's own time: a redelivery of it names the same run.
+            fired_at = msg.metadata.timestamp  # type: ignore[attr-defined]
+            command = FireSchedule(id=fired.block, generation=fired.attempt, fired_at=fired_at)
+        else:
+            command = FireTimer(
+                run_id=fired.run_id, block=fired.block, attempt=fired.attempt, purpose=fired.purpose
+            )
         try:
             await self.submit(fired.tenant, command)
         except Exception:  # The store is down: let it come back.

@@ -15,7 +15,13 @@ from faststream.nats import NatsBroker, NatsMessage
 from pydantic import ValidationError
 
 from contracts import subjects
-from contracts.commands import StartRun, StartRuns, command_class
+from contracts.commands import (
+    CreateSchedule,
+    StartRun,
+    StartRuns,
+    TriggerSchedule,
+    command_class,
+)
 from contracts.errors import ErrorBody, ErrorType
 from contracts.replies import Reply
 from services.command.application import request_hash
@@ -74,6 +80,10 @@ async def dispatch(
     if isinstance(command, StartRuns):
         for body in command.runs:
             body.id = body.id or uuid.uuid4().hex
+    if isinstance(command, CreateSchedule) and command.id is None:
+        command.id = uuid.uuid4().hex
+    if isinstance(command, TriggerSchedule) and command.run_id is None:
+        command.run_id = f"{command.id}-manual-{uuid.uuid4().hex[:12]}"
     try:
         return await committer.submit(tenant, command, idempotency)
     except Exception:

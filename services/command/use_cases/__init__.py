@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contracts import commands as c
 from services.command.unit_of_work import Handler
-from services.command.use_cases import batch, runs, workflows
+from services.command.use_cases import batch, runs, schedules, workflows
 
 HANDLERS: dict[type[c.Command], Handler] = {
     c.PutWorkflow: workflows.put_workflow,
@@ -27,6 +27,13 @@ HANDLERS: dict[type[c.Command], Handler] = {
     c.RetryRun: runs.control("retry"),
     c.RestartRun: runs.control("restart"),
     c.SendEvent: runs.send_event,
+    c.CreateSchedule: schedules.create_schedule,
+    c.UpdateSchedule: schedules.update_schedule,
+    c.DeleteSchedule: schedules.switch(on=False, delete=True),
+    c.EnableSchedule: schedules.switch(on=True),
+    c.DisableSchedule: schedules.switch(on=False),
+    c.TriggerSchedule: schedules.trigger_schedule,
+    c.FireSchedule: schedules.fire_schedule,
     c.StartBlock: runs.start_block,
     c.CompleteBlock: runs.complete_block,
     c.FailBlock: runs.fail_block,

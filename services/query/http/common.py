@@ -23,6 +23,7 @@ from contracts.replies import Accepted
 from services.query.commands import CommandBus
 from services.query.definition_readers import DefinitionReaders
 from services.query.readers import Readers
+from services.query.schedule_readers import ScheduleReaders
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -41,6 +42,7 @@ class QueryContext:
     bus: CommandBus
     readers: Readers
     definitions: DefinitionReaders
+    schedules: ScheduleReaders
     min_position_wait: float
 
 
