@@ -53,6 +53,10 @@ EVENT_TYPE_HEADER = "Fl-Event-Type"
 # HTTP headers of the public API.
 HTTP_POSITION_HEADER = "X-Flowledger-Position"
 HTTP_MIN_POSITION_HEADER = "X-Flowledger-Min-Position"
+HTTP_API_KEY_HEADER = "X-API-Key"
+# Until API keys carry the tenant, a request names it with this header (default `default`).
+HTTP_TENANT_HEADER = "X-Flowledger-Tenant"
+HTTP_LAST_EVENT_ID_HEADER = "Last-Event-ID"
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 

@@ -1,4 +1,7 @@
-"""`flowledger dev|command|worker|projector|query`: one command, a sub-command per role."""
+"""`flowledger dev|command|worker|projector|query`: one command, a sub-command per role.
+
+`flowledger workflows …` and `flowledger runs …` are the command-line client of the API.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +15,18 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 
+from services.client import cli as client_cli
 from services.readiness import clear_ready
 from services.settings import Settings, load_settings
 
 Role = Callable[[Settings, asyncio.Event], Awaitable[None]]
+ROLES = {
+    "dev": "start NATS and every service on this machine, print the URL",
+    "command": "the command service",
+    "worker": "a worker",
+    "projector": "the projector of the read models",
+    "query": "the REST API",
+}
 
 
 def _role(name: str) -> Role:
@@ -103,13 +114,28 @@ def run_dev() -> int:
         (home / "dev.json").unlink(missing_ok=True)
 
 
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="flowledger",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    client_cli.add_global_options(parser, top=True)
+    sub = parser.add_subparsers(dest="role", required=True, metavar="COMMAND")
+    for role, help in ROLES.items():
+        sub.add_parser(role, help=help, description=help)
+    client_cli.add_commands(sub)
+    return parser
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="flowledger", description=__doc__)
-    parser.add_argument("role", choices=["dev", "command", "worker", "projector", "query"])
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     if args.role == "dev":
         sys.exit(run_dev())
-    run_role(args.role)
+    if args.role in ROLES:
+        run_role(args.role)
+        return
+    sys.exit(client_cli.run(args))
 
 
 if __name__ == "__main__":

@@ -82,8 +82,8 @@ def test_bad_input_is_refused_with_the_error_body_and_writes_nothing(stack: Stac
 
 def test_two_tenants_never_see_each_other(stack: Stack) -> None:
     name = f"shared-name-{uuid.uuid4().hex[:8]}"
-    a = {"X-Flowledger-Tenant": "tenant-a"}
-    b = {"X-Flowledger-Tenant": "tenant-b"}
+    a = {subjects.HTTP_TENANT_HEADER: "tenant-a"}
+    b = {subjects.HTTP_TENANT_HEADER: "tenant-b"}
     stack.put_workflow(name, diamond(sleep_seconds=0), **a)
     started = stack.http.post(f"/v1/workflows/{name}/runs", json={}, headers=a)
     assert started.status_code == 201

@@ -248,7 +248,7 @@ def test_an_unknown_run_or_another_tenants_run_is_not_found(stack: Stack) -> Non
     stack.put_workflow(workflow, {"blocks": [{"id": "only", "type": "noop"}]})
     run_id, wait = started(stack, workflow, {})
     assert get(stack, f"/v1/runs/{run_id}/history", headers=wait)["total"] >= 1
-    other = {"X-Flowledger-Tenant": "someone-else"}
+    other = {subjects.HTTP_TENANT_HEADER: "someone-else"}
     for run, headers in (("no-such-run", {}), (run_id, other)):
         for what in ("history", "logs", "checkpoints", "stream"):
             response = stack.http.get(f"/v1/runs/{run}/{what}", headers=headers)

@@ -29,8 +29,6 @@ log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 
-# Until API keys arrive, the tenant is named by this header (default: "default").
-TENANT_HEADER = "X-Flowledger-Tenant"
 DEFAULT_TENANT = "default"
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml")
 
@@ -47,7 +45,7 @@ class QueryContext:
 
 
 def tenant_of(request: Request[Any, Any, Any]) -> str:
-    tenant = request.headers.get(TENANT_HEADER, DEFAULT_TENANT)
+    tenant = request.headers.get(subjects.HTTP_TENANT_HEADER, DEFAULT_TENANT)
     try:
         return subjects.check_token(tenant, "tenant")
     except ValueError as exc:

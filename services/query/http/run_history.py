@@ -14,6 +14,7 @@ from litestar.datastructures import State
 from litestar.params import Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
+from contracts import subjects
 from contracts.api import CheckpointPage, RunHistoryPage, RunLogPage
 from contracts.errors import ErrorType, FlowledgerError
 from projections.runs import TERMINAL
@@ -30,7 +31,6 @@ KEEPALIVE_SECONDS = 15.0
 # client holds no connection, and no shutdown of the service waits on it, for long.
 STREAM_LIFETIME_SECONDS = 300.0
 STREAM_BATCH = 500
-LAST_EVENT_ID = "Last-Event-ID"
 
 
 def _history(ctx: QueryContext) -> HistoryReaders:
@@ -94,8 +94,8 @@ class RunHistoryController(Controller):
         `data`: as in the history), then `event: end` once the run is completed, failed,
         cancelled or terminated. `Last-Event-ID` resumes after that position."""
         ctx: QueryContext = state.ctx
-        resume = request.headers.get(LAST_EVENT_ID)
-        after = _position(resume, LAST_EVENT_ID) if resume else 0
+        resume = request.headers.get(subjects.HTTP_LAST_EVENT_ID_HEADER)
+        after = _position(resume, subjects.HTTP_LAST_EVENT_ID_HEADER) if resume else 0
         history = _history(ctx)
         await read(request, ctx, history.get_run_status, run_id)
         return ServerSentEvent(_follow(history, tenant_of(request), run_id, after))
