@@ -115,26 +115,8 @@ class ImportWorkflows(Command):
     dry_run: bool = False
 
 
-class StartRun(Command):
-    """Start a run. `blocks`: run only these and what they need (the rest are skipped)."""
-
-    AGGREGATE = "run"
-    NAME = "start"
-    workflow: str = Field(pattern=NAME_PATTERN)
-    id: str | None = Field(default=None, pattern=RUN_ID_PATTERN)
-    input: dict[str, Any] = Field(default_factory=dict)
-    metadata: dict[str, str] = Field(default_factory=dict)
-    blocks: list[str] | None = Field(default=None, min_length=1)
-    # Override the workflow's own run timeout and what happens when it passes.
-    timeout_seconds: float | None = Field(default=None, gt=0, le=366 * 86400)
-    timeout_policy: Literal["fail", "cancel", "terminate"] | None = None
-
-
-MAX_BATCH = 1000
-
-
 class StartRunBody(BaseModel):
-    """One start in a batch: a StartRun without the workflow (the batch names it)."""
+    """What a start says besides its workflow (a batch names the workflow once)."""
 
     model_config = ConfigDict(extra="forbid")
     id: str | None = Field(default=None, pattern=RUN_ID_PATTERN)
@@ -144,6 +126,17 @@ class StartRunBody(BaseModel):
     # Override the workflow's own run timeout and what happens when it passes.
     timeout_seconds: float | None = Field(default=None, gt=0, le=366 * 86400)
     timeout_policy: Literal["fail", "cancel", "terminate"] | None = None
+
+
+class StartRun(Command, StartRunBody):
+    """Start a run. `blocks`: run only these and what they need (the rest are skipped)."""
+
+    AGGREGATE = "run"
+    NAME = "start"
+    workflow: str = Field(pattern=NAME_PATTERN)
+
+
+MAX_BATCH = 1000
 
 
 class StartRuns(Command):
