@@ -38,9 +38,11 @@ from services.query.http.runs import (
 )
 from services.query.http.schedules import ScheduleController
 from services.query.http.snapshots import SnapshotController
+from services.query.http.stats import queue_stats, workflow_stats
 from services.query.http.workflows import WorkflowController
 from services.query.readers import Readers
 from services.query.schedule_readers import ScheduleReaders, utc_now
+from services.query.stats_readers import StatsReaders
 from services.readiness import mark_ready
 from services.settings import Settings
 
@@ -59,6 +61,8 @@ def create_app(ctx: QueryContext, max_body_bytes: int) -> Litestar:
             import_bundle,
             StartRunController,
             ScheduleController,
+            queue_stats,
+            workflow_stats,
             start_runs,
             execute_commands,
             RunController,
@@ -89,6 +93,7 @@ async def run_query_service(settings: Settings, stop: asyncio.Event) -> None:
         readers=Readers(engine),
         definitions=DefinitionReaders(engine),
         schedules=ScheduleReaders(engine, utc_now),
+        stats=StatsReaders(engine, utc_now),
         min_position_wait=settings.min_position_wait_seconds,
     )
     app = create_app(ctx, settings.max_body_bytes)

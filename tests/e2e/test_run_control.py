@@ -178,3 +178,34 @@ def test_timeouts_end_a_stuck_run_and_a_stuck_block(stack: Stack) -> None:
     failing = stack.start_run(name, {"timeout_seconds": 1})["id"]
     failed = stack.wait_for_status(failing, {"failed"}, timeout=20)
     assert failed["error"]["type"] == "RUN_TIMEOUT"
+
+
+def test_queue_and_workflow_statistics(stack: Stack) -> None:
+    name = unique("stats")
+    stack.put_workflow(
+        name,
+        {
+            "blocks": [
+                {
+                    "id": "b",
+                    "type": "switch",
+                    "config": {"value": "input.outcome", "cases": {"bad": ["boom"]}, "default": []},
+                },
+                {"id": "boom", "type": "fail", "needs": ["b"], "config": {"message": "no"}},
+            ]
+        },
+    )
+    ids = [
+        stack.start_run(name, {"input": {"outcome": o}})["id"] for o in ("ok", "ok", "ok", "bad")
+    ]
+    for run_id in ids:
+        stack.wait_for_status(run_id, {"completed", "failed"})
+    stats = stack.http.get(f"/v1/workflows/{name}/stats").json()
+    assert stats["counts"]["completed"] == 3 and stats["counts"]["failed"] == 1
+    assert stats["success_rate"] == 0.75
+    durations = stats["duration_seconds"]
+    assert stats["sample"] == 3 and 0 <= durations["p50"] <= durations["p99"] <= durations["max"]
+    queue = stack.http.get("/v1/stats/queue").json()
+    assert queue["counts"]["completed"] >= 3 and set(queue["counts"]) >= {"queued", "waiting"}
+    missing = stack.http.get("/v1/workflows/no-such-workflow/stats")
+    assert missing.status_code == 404

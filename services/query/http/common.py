@@ -24,6 +24,7 @@ from services.query.commands import CommandBus
 from services.query.definition_readers import DefinitionReaders
 from services.query.readers import Readers
 from services.query.schedule_readers import ScheduleReaders
+from services.query.stats_readers import StatsReaders
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -41,6 +42,7 @@ class QueryContext:
     readers: Readers
     definitions: DefinitionReaders
     schedules: ScheduleReaders
+    stats: StatsReaders
     min_position_wait: float
 
 
