@@ -270,6 +270,28 @@ class FireSchedule(_ScheduleCommand):
     fired_at: datetime
 
 
+class TerminateRuns(Command):
+    """Terminate many runs in the background: a job whose progress `GET /v1/jobs/{id}` shows.
+
+    REST resolves a `filter` to `ids` from the read models before sending this.
+    """
+
+    AGGREGATE = "job"
+    NAME = "terminate_runs"
+    job_id: str | None = Field(default=None, pattern=SCHEDULE_ID_PATTERN)
+    ids: list[str] = Field(min_length=1, max_length=100_000)
+    reason: str | None = None
+
+
+class RunJobChunk(Command):
+    """Sent by the command service's job consumer: do one chunk of a job."""
+
+    AGGREGATE = "job"
+    NAME = "run_chunk"
+    job_id: str = Field(pattern=SCHEDULE_ID_PATTERN)
+    chunk: int = Field(ge=0)
+
+
 class _BlockAttempt(Command):
     AGGREGATE = "run"
     run_id: str = Field(pattern=RUN_ID_PATTERN)
@@ -339,6 +361,8 @@ COMMANDS: dict[tuple[str, str], type[Command]] = {
         DisableSchedule,
         TriggerSchedule,
         FireSchedule,
+        TerminateRuns,
+        RunJobChunk,
         StartBlock,
         CompleteBlock,
         FailBlock,

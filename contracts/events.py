@@ -265,6 +265,30 @@ class ScheduleFired(EventData):
     run_id: str | None
 
 
+class JobCreated(EventData):
+    """A background job over `ids`, done in chunks of `chunk_size`."""
+
+    AGGREGATE = "job"
+    tenant: str
+    job_id: str
+    kind: str
+    ids: list[str]
+    chunk_size: int
+    reason: str | None
+
+
+class JobChunkDone(EventData):
+    AGGREGATE = "job"
+    chunk: int
+    done: int
+    skipped: int
+    not_found: int
+
+
+class JobCompleted(EventData):
+    AGGREGATE = "job"
+
+
 class IdempotencyKeyUsed(EventData):
     """The first answer to a command sent with an Idempotency-Key."""
 
@@ -309,6 +333,9 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         ScheduleArmed,
         ScheduleDisarmed,
         ScheduleFired,
+        JobCreated,
+        JobChunkDone,
+        JobCompleted,
     )
 }
 
@@ -344,6 +371,14 @@ class Task(BaseModel):
     type: str
     config: dict[str, Any]
     context: dict[str, Any] | None = None
+
+
+class JobChunk(BaseModel):
+    """One chunk of a background job, for the command service's job consumer."""
+
+    tenant: str
+    job_id: str
+    chunk: int
 
 
 class TimerMessage(BaseModel):

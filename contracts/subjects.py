@@ -25,6 +25,10 @@ COMMAND_QUEUE_GROUP = "command"
 
 # Durable consumer names.
 TIMERS_DURABLE = "command-timers"
+JOBS_DURABLE = "command-jobs"
+# Background jobs (e.g. batch terminate) travel as tasks on this queue, served by the
+# command service itself; definitions may not name it.
+JOBS_QUEUE = "flowledger-jobs"
 PROJECTOR_DURABLE = "projector"
 
 

@@ -33,6 +33,7 @@ from sqlalchemy.pool import NullPool
 from contracts.events import Envelope
 from projections import (
     block_attempts,
+    jobs,
     run_events,
     runs,
     schedules,
@@ -50,6 +51,7 @@ READ_MODELS: tuple[ModuleType, ...] = (
     run_events,
     block_attempts,
     schedules,
+    jobs,
 )
 PROJECTION = "read_models"
 

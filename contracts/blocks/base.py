@@ -5,7 +5,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, ClassVar, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from contracts.subjects import JOBS_QUEUE
 
 BLOCK_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
@@ -84,6 +86,14 @@ class BlockBase(Strict):
     trigger: Trigger = Trigger.ALL_SUCCESS
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     queue: str = Field(default="default", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+
+    @field_validator("queue")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value == JOBS_QUEUE:
+            raise ValueError(f"{JOBS_QUEUE!r} is reserved for Flowledger's own background jobs")
+        return value
+
     description: str | None = None
     timeout: float | None = Field(default=None, gt=0, le=MAX_SECONDS)
 

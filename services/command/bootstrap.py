@@ -11,6 +11,7 @@ from faststream.nats import NatsBroker
 from contracts import subjects
 from services import bus
 from services.command.adapters.event_store import store_environment
+from services.command.adapters.jobs import JobConsumer
 from services.command.adapters.relay import OutboxRelay
 from services.command.adapters.timers import TimerConsumer
 from services.command.application import CommandProcessor, FlowledgerApplication
@@ -55,6 +56,9 @@ async def run_command_service(settings: Settings, stop: asyncio.Event) -> None:
         asyncio.create_task(lease.hold(relay.run, stop), name="relay"),
         asyncio.create_task(
             bus.retrying("timer consumer", TimerConsumer(js, committer.submit).run), name="timers"
+        ),
+        asyncio.create_task(
+            bus.retrying("job consumer", JobConsumer(js, committer.submit).run), name="jobs"
         ),
     ]
     mark_ready()

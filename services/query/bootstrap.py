@@ -34,7 +34,9 @@ from services.query.http.runs import (
     RunController,
     StartRunController,
     execute_commands,
+    get_job,
     start_runs,
+    terminate_runs,
 )
 from services.query.http.schedules import ScheduleController
 from services.query.http.snapshots import SnapshotController
@@ -65,6 +67,8 @@ def create_app(ctx: QueryContext, max_body_bytes: int) -> Litestar:
             workflow_stats,
             start_runs,
             execute_commands,
+            terminate_runs,
+            get_job,
             RunController,
             RunHistoryController,
             healthz,

@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, Engine, func, select
 
 from contracts.api import BlockView, RunPage, RunSummary, RunView, WorkflowPage, WorkflowView
 from contracts.errors import ErrorType, FlowledgerError
+from projections import jobs
 from projections import runs as runs_model
 from projections import workflows as workflows_model
 from projections.store import read_position
@@ -124,6 +125,34 @@ class Readers:
             total=int(total or 0),
             next_cursor=next_cursor(rows, page) if more else None,
         )
+
+    def list_run_ids(self, tenant: str, where: RunFilter, cap: int) -> list[str]:
+        """Ids of the runs a filter matches, oldest first (a batch job's input)."""
+        conditions = [runs.c.tenant == tenant, *where.conditions()]
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(runs.c.id).where(*conditions).order_by(runs.c.created_at).limit(cap + 1)
+            ).scalars()
+            ids = list(found)
+        if len(ids) > cap:
+            raise FlowledgerError(
+                ErrorType.VALIDATION_ERROR,
+                f"the filter matches more than {cap} runs; narrow it",
+                limit=cap,
+            )
+        return ids
+
+    def get_job(self, tenant: str, job_id: str) -> dict[str, Any]:
+        table = jobs.table
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(select(table).where(table.c.tenant == tenant, table.c.id == job_id))
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise FlowledgerError(ErrorType.NOT_FOUND, f"no job {job_id!r}", job_id=job_id)
+        return {k: v for k, v in dict(row).items() if k != "tenant"}
 
 
 @dataclass(frozen=True)

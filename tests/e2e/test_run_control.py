@@ -7,7 +7,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.e2e.stack import Stack
+from tests.e2e.stack import Stack, wait_until
 
 pytestmark = pytest.mark.parametrize("stack", ["sqlite"], indirect=True)
 
@@ -209,3 +209,56 @@ def test_queue_and_workflow_statistics(stack: Stack) -> None:
     assert queue["counts"]["completed"] >= 3 and set(queue["counts"]) >= {"queued", "waiting"}
     missing = stack.http.get("/v1/workflows/no-such-workflow/stats")
     assert missing.status_code == 404
+
+
+def test_terminating_many_runs_is_a_background_job(stack: Stack) -> None:
+    name = unique("bulk")
+    stack.put_workflow(
+        name,
+        {"blocks": [{"id": "wait", "type": "wait_for_event", "config": {"event_type": "never"}}]},
+    )
+    bodies = [{"id": unique("r")} for _ in range(250)]  # More than one chunk of 200.
+    started = stack.http.post(f"/v1/workflows/{name}/runs:batch", json={"runs": bodies})
+    assert started.status_code == 201, started.text
+    seen = {"X-Flowledger-Min-Position": started.headers["X-Flowledger-Position"]}
+
+    def all_waiting() -> bool:
+        page = stack.http.get(
+            "/v1/runs", params={"workflow": name, "status": "waiting"}, headers=seen
+        ).json()
+        return page["total"] == 250
+
+    wait_until(all_waiting, what="250 waiting runs")
+    job = stack.http.post(
+        "/v1/runs:terminate",
+        json={"filter": {"workflow": name, "status": ["waiting"]}, "reason": "cleanup"},
+    )
+    assert job.status_code == 202, job.text
+    job_id = job.json()["id"]
+    assert job.json()["total"] == 250
+
+    def finished() -> dict[str, object] | None:
+        response = stack.http.get(f"/v1/jobs/{job_id}")
+        body = response.json() if response.status_code == 200 else {}
+        return body if body.get("status") == "completed" else None
+
+    done = wait_until(finished, timeout=60, what="the job to complete")
+    assert (done["done"], done["skipped"], done["not_found"], done["chunks"]) == (250, 0, 0, 2)
+    terminated = stack.http.get(
+        "/v1/runs", params={"workflow": name, "status": "terminated"}
+    ).json()
+    assert terminated["total"] == 250
+
+    again = stack.http.post(
+        "/v1/runs:terminate", json={"ids": [bodies[0]["id"], "no-such-run"]}
+    ).json()
+    second = wait_until(
+        lambda: (
+            (r := stack.http.get(f"/v1/jobs/{again['id']}")).status_code == 200
+            and r.json()["status"] == "completed"
+            and r.json()
+        ),
+        what="the second job",
+    )
+    assert (second["done"], second["skipped"], second["not_found"]) == (0, 1, 1)
+    assert stack.http.post("/v1/runs:terminate", json={}).status_code == 422

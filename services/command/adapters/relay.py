@@ -30,6 +30,8 @@ from contracts.events import (
     BlockScheduled,
     DeadlineSet,
     Envelope,
+    JobChunk,
+    JobCreated,
     ScheduleArmed,
     ScheduleDisarmed,
     Task,
@@ -41,7 +43,13 @@ from services.command.application import FlowledgerApplication
 log = logging.getLogger(__name__)
 
 _SKIP_FIELDS = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic"})
-_ID_FIELD = {"run": "run_id", "workflow": "name", "idempotency": "key", "schedule": "schedule_id"}
+_ID_FIELD = {
+    "run": "run_id",
+    "workflow": "name",
+    "idempotency": "key",
+    "schedule": "schedule_id",
+    "job": "job_id",
+}
 # A moment long past: a schedule published with it fires at once, once, and is purged.
 _LONG_AGO = "@at 2000-01-01T00:00:00Z"
 
@@ -180,6 +188,18 @@ class OutboxRelay:
 
         elif isinstance(data, (ScheduleArmed, ScheduleDisarmed)):
             messages.append(self._schedule_message(identity, data, position))
+        elif isinstance(data, JobCreated):
+            # Each chunk is a task for the command service's own job consumer.
+            chunks = (len(data.ids) + data.chunk_size - 1) // data.chunk_size
+            for chunk in range(chunks):
+                body = JobChunk(tenant=identity.tenant, job_id=data.job_id, chunk=chunk)
+                messages.append(
+                    (
+                        subjects.task_subject(identity.tenant, subjects.JOBS_QUEUE),
+                        body.model_dump_json().encode(),
+                        {subjects.MSG_ID_HEADER: f"job-{position}-{chunk}"},
+                    )
+                )
 
         envelope = Envelope(
             id=str(uuid.uuid5(domain_event.originator_id, str(domain_event.originator_version))),

@@ -19,6 +19,7 @@ from contracts.commands import (
     CreateSchedule,
     StartRun,
     StartRuns,
+    TerminateRuns,
     TriggerSchedule,
     command_class,
 )
@@ -80,6 +81,8 @@ async def dispatch(
     if isinstance(command, StartRuns):
         for body in command.runs:
             body.id = body.id or uuid.uuid4().hex
+    if isinstance(command, TerminateRuns) and command.job_id is None:
+        command.job_id = uuid.uuid4().hex
     if isinstance(command, CreateSchedule) and command.id is None:
         command.id = uuid.uuid4().hex
     if isinstance(command, TriggerSchedule) and command.run_id is None:

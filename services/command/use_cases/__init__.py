@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contracts import commands as c
 from services.command.unit_of_work import Handler
-from services.command.use_cases import batch, runs, schedules, workflows
+from services.command.use_cases import batch, jobs, runs, schedules, workflows
 
 HANDLERS: dict[type[c.Command], Handler] = {
     c.PutWorkflow: workflows.put_workflow,
@@ -34,6 +34,8 @@ HANDLERS: dict[type[c.Command], Handler] = {
     c.DisableSchedule: schedules.switch(on=False),
     c.TriggerSchedule: schedules.trigger_schedule,
     c.FireSchedule: schedules.fire_schedule,
+    c.TerminateRuns: jobs.terminate_runs,
+    c.RunJobChunk: jobs.run_chunk,
     c.StartBlock: runs.start_block,
     c.CompleteBlock: runs.complete_block,
     c.FailBlock: runs.fail_block,

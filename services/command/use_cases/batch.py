@@ -13,7 +13,15 @@ from contracts.errors import ErrorType, FlowledgerError
 from services.command.unit_of_work import UnitOfWork
 
 # Reports of workers and timers, and batches themselves, are not for clients to batch.
-NOT_BATCHABLE = (c.ExecuteBatch, c.StartBlock, c.CompleteBlock, c.FailBlock, c.FireTimer)
+NOT_BATCHABLE = (
+    c.ExecuteBatch,
+    c.StartBlock,
+    c.CompleteBlock,
+    c.FailBlock,
+    c.FireTimer,
+    c.FireSchedule,
+    c.RunJobChunk,
+)
 
 
 def parse(index: int, raw: dict[str, Any]) -> c.Command:

@@ -20,6 +20,7 @@ from contracts.commands import (
     StartRun,
     StartRuns,
     TerminateRun,
+    TerminateRuns,
 )
 from contracts.errors import ErrorType, FlowledgerError
 from services.query.http.common import (
@@ -86,6 +87,50 @@ async def execute_commands(
     body = await parse_body(request, state.max_body_bytes)
     accepted = await send(request, ctx, build(ExecuteBatch, body))
     return written(accepted.result, accepted)
+
+
+MAX_JOB_RUNS = 100_000
+_FILTER_FIELDS = {"workflow", "status", "version", "created_after", "created_before", "metadata"}
+
+
+@post("/v1/runs:terminate", status_code=202, tags=["runs"])
+async def terminate_runs(request: Request[Any, Any, Any], state: State) -> Response[dict[str, Any]]:
+    """`{"ids": [...]}` or `{"filter": {<the GET /v1/runs filters>}}`, and a `reason`:
+    a background job; 202 with it (`GET /v1/jobs/{id}` shows its progress)."""
+    ctx: QueryContext = state.ctx
+    body = await parse_body(request, state.max_body_bytes)
+    if not isinstance(body, dict) or ("ids" in body) == ("filter" in body):
+        raise FlowledgerError(ErrorType.VALIDATION_ERROR, "give exactly one of ids and filter")
+    ids = body.get("ids")
+    if "filter" in body:
+        raw = body["filter"]
+        if not isinstance(raw, dict) or set(raw) - _FILTER_FIELDS:
+            raise FlowledgerError(
+                ErrorType.VALIDATION_ERROR,
+                f"filter takes {', '.join(sorted(_FILTER_FIELDS))}",
+            )
+        statuses = raw.get("status") or []
+        where = RunFilter(
+            workflow=raw.get("workflow"),
+            statuses=tuple([statuses] if isinstance(statuses, str) else statuses),
+            version=raw.get("version"),
+            created_after=raw.get("created_after"),
+            created_before=raw.get("created_before"),
+            metadata=tuple((raw.get("metadata") or {}).items()),
+        )
+        ids = await read(request, ctx, ctx.readers.list_run_ids, where, MAX_JOB_RUNS)
+        if not ids:
+            raise FlowledgerError(ErrorType.VALIDATION_ERROR, "the filter matches no run")
+    command = build(TerminateRuns, {"ids": ids, "reason": body.get("reason")})
+    accepted = await send(request, ctx, command)
+    return written(accepted.result, accepted, 202)
+
+
+@get("/v1/jobs/{job_id:str}", tags=["runs"])
+async def get_job(request: Request[Any, Any, Any], state: State, job_id: str) -> dict[str, Any]:
+    """A background job: status (running, completed) and counts (done, skipped, not_found)."""
+    ctx: QueryContext = state.ctx
+    return await read(request, ctx, ctx.readers.get_job, job_id)
 
 
 class RunController(Controller):
