@@ -195,6 +195,29 @@ class RestartRun(_RunControl):
     NAME = "restart"
 
 
+class _FromCheckpoint(Command):
+    """A checkpoint is a completed block attempt (REST resolves a checkpoint id to it)."""
+
+    AGGREGATE = "run"
+    run_id: str = Field(pattern=RUN_ID_PATTERN)
+    block: str
+    attempt: int = Field(ge=1)
+
+
+class RollbackRun(_FromCheckpoint):
+    """Discard what came after the checkpoint; the run becomes paused there."""
+
+    NAME = "rollback"
+
+
+class ReplayRun(_FromCheckpoint):
+    """A new run (`new_id`) of the same version and input that keeps the outputs up to and
+    including the checkpoint, and runs the rest."""
+
+    NAME = "replay"
+    new_id: str | None = Field(default=None, pattern=RUN_ID_PATTERN)
+
+
 class SendEvent(Command):
     """Deliver an event to a run: to a block waiting for it, else kept until one waits."""
 
@@ -354,6 +377,8 @@ COMMANDS: dict[tuple[str, str], type[Command]] = {
         RetryRun,
         RestartRun,
         SendEvent,
+        RollbackRun,
+        ReplayRun,
         CreateSchedule,
         UpdateSchedule,
         DeleteSchedule,

@@ -80,6 +80,8 @@ class RunStarted(EventData):
     selected: list[str] | None = None
     # [seconds, policy] of the run's deadline: policy fail, cancel or terminate.
     timeout: list[Any] | None = None
+    # A replay: the run and checkpoint (block) it started from.
+    replay_of: dict[str, Any] | None = None
 
 
 class BlockScheduled(EventData):
@@ -188,6 +190,15 @@ class RunRestarted(EventData):
     AGGREGATE = "run"
     reason: str | None
     run_attempt: int
+
+
+class RunRolledBack(EventData):
+    """Back to a checkpoint: the `reset` blocks are pending again; the run is paused."""
+
+    AGGREGATE = "run"
+    block: str
+    attempt: int
+    reset: list[str]
 
 
 class RunStatusChanged(EventData):
@@ -322,6 +333,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         EventReceived,
         RunRetried,
         RunRestarted,
+        RunRolledBack,
         RunStatusChanged,
         RunCompleted,
         RunFailed,

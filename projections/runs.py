@@ -114,6 +114,13 @@ def apply(row: dict[str, Any] | None, envelope: e.Envelope) -> dict[str, Any] | 
                 kept = {k: block[k] for k in ("id", "type", "attempts")}
                 block.clear()
                 block.update(kept, status="pending")
+    elif isinstance(data, e.RunRolledBack):
+        row.update(status="paused", ended_at=None, error=None, output=None)
+        for bid in data.reset:
+            block = row["blocks"][bid]
+            kept = {k: block[k] for k in ("id", "type", "attempts")}
+            block.clear()
+            block.update(kept, status="pending")
     elif isinstance(data, e.RunStatusChanged):
         row["status"] = data.status
     elif isinstance(data, e.RunCompleted):

@@ -34,6 +34,11 @@ class UnitOfWork:
     def add(self, aggregate: Aggregate) -> None:
         self.loaded[aggregate.id] = aggregate
 
+    def save_last(self, aggregate: Aggregate) -> None:
+        """Save this aggregate's events after the others' (their order in the stream)."""
+        self.loaded.pop(aggregate.id, None)
+        self.loaded[aggregate.id] = aggregate
+
     def savepoint(self) -> dict[UUID, Aggregate | None]:
         """A copy of everything loaded so far, to go back to if a command is refused."""
         return copy.deepcopy(self.loaded)

@@ -16,6 +16,7 @@ from projections.store import create_read_engine, create_tables
 from services import bus
 from services.query.commands import CommandBus
 from services.query.definition_readers import DefinitionReaders
+from services.query.history_readers import HistoryReaders
 from services.query.http.bundles import export_bundle, import_bundle
 from services.query.http.common import (
     QueryContext,
@@ -98,6 +99,7 @@ async def run_query_service(settings: Settings, stop: asyncio.Event) -> None:
         definitions=DefinitionReaders(engine),
         schedules=ScheduleReaders(engine, utc_now),
         stats=StatsReaders(engine, utc_now),
+        history=HistoryReaders(engine),
         min_position_wait=settings.min_position_wait_seconds,
     )
     app = create_app(ctx, settings.max_body_bytes)

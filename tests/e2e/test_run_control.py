@@ -262,3 +262,48 @@ def test_terminating_many_runs_is_a_background_job(stack: Stack) -> None:
     )
     assert (second["done"], second["skipped"], second["not_found"]) == (0, 1, 1)
     assert stack.http.post("/v1/runs:terminate", json={}).status_code == 422
+
+
+def test_rollback_and_replay_from_a_checkpoint(stack: Stack) -> None:
+    name = unique("checkpoints")
+    stack.put_workflow(
+        name,
+        {
+            "blocks": [
+                {"id": "fetch", "type": "set", "config": {"values": {"n": "${input.n}"}}},
+                {"id": "gate", "type": "approval", "needs": ["fetch"], "config": {}},
+                {
+                    "id": "use",
+                    "type": "set",
+                    "needs": ["gate"],
+                    "config": {"values": {"n": "${blocks.fetch.output.n}"}},
+                },
+            ]
+        },
+    )
+    run_id = stack.start_run(name, {"input": {"n": 5}})["id"]
+    stack.wait_for_status(run_id, {"waiting"})
+    ok(stack.http.post(f"/v1/runs/{run_id}/events/approval", json={"approved": False}))
+    stack.wait_for_status(run_id, {"failed"})
+    checkpoints = stack.http.get(f"/v1/runs/{run_id}/checkpoints").json()["items"]
+    assert [c["block"] for c in checkpoints] == ["fetch"]
+    checkpoint = checkpoints[0]["id"]
+
+    missing = stack.http.post(f"/v1/runs/{run_id}/replay", json={"checkpoint_id": "999999"})
+    assert missing.status_code == 404
+    assert missing.json()["error"]["type"] == "CHECKPOINT_NOT_FOUND"
+    replay = ok(stack.http.post(f"/v1/runs/{run_id}/replay", json={"checkpoint_id": checkpoint}))
+    new_id = str(replay["id"])
+    stack.wait_for_status(new_id, {"waiting"})
+    ok(stack.http.post(f"/v1/runs/{new_id}/events/approval", json={"approved": True}))
+    replayed = stack.wait_for_status(new_id, {"completed"})
+    blocks = {b["id"]: b for b in replayed["blocks"]}
+    assert blocks["use"]["output"] == {"n": 5}
+    assert replayed["metadata"]["replay_of"] == run_id
+
+    ok(stack.http.post(f"/v1/runs/{run_id}/rollback", json={"checkpoint_id": checkpoint}))
+    stack.wait_for_status(run_id, {"paused"})
+    ok(stack.http.post(f"/v1/runs/{run_id}/resume"))
+    stack.wait_for_status(run_id, {"waiting"})
+    ok(stack.http.post(f"/v1/runs/{run_id}/events/approval", json={"approved": True}))
+    stack.wait_for_status(run_id, {"completed"})

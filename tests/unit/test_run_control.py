@@ -201,3 +201,50 @@ def test_the_run_timeout_ends_the_run_by_its_policy(policy: str, status: RunStat
     assert not run.fire_timer("", 1, "run_timeout", at(61)), "fires once"
     copy = reloaded(run)
     assert copy.status is status and copy.timeout == (60.0, policy)
+
+
+def test_rollback_to_a_checkpoint_pauses_and_reruns_what_came_after() -> None:
+    chain = definition(
+        FIRST,
+        {"id": "second", "type": "set", "needs": ["first"], "config": {"values": {}}},
+        {"id": "third", "type": "set", "needs": ["second"], "config": {"values": {}}},
+    )
+    run = start_run(chain)
+    run.complete_block("first", 1, {"a": 1}, [], at(1))
+    run.complete_block("second", 1, {"b": 2}, [], at(2))
+    run.fail_block("third", 1, "X", "no", False, [], at(3))
+    with pytest.raises(FlowledgerError) as raised:
+        run.rollback("third", 1, at(4))
+    assert raised.value.type is ErrorType.CHECKPOINT_NOT_FOUND
+    run.rollback("first", 1, at(4))
+    assert run.status is RunStatus.PAUSED
+    assert run.block_statuses() == {"first": "completed", "second": "pending", "third": "pending"}
+    run.resume(None, at(5))
+    assert run.blocks["second"]["attempt"] == 2, "attempts keep counting"
+    assert reloaded(run).completed_order == ["first"]
+
+
+def test_replay_keeps_the_checkpoints_and_runs_the_rest() -> None:
+    chain = definition(
+        FIRST, {"id": "second", "type": "set", "needs": ["first"], "config": {"values": {}}}
+    )
+    source = start_run(chain)
+    source.complete_block("first", 1, {"a": 1}, [], at(1))
+    source.complete_block("second", 1, {"b": 2}, [], at(2))
+    kept = source.checkpoint_outputs("first", 1)
+    assert kept == [("first", {"a": 1})]
+    replay = Run.start(
+        tenant="acme",
+        run_id="replayed",
+        workflow="wf",
+        version=1,
+        definition=chain,
+        input={},
+        metadata={},
+        now=at(3),
+        kept=kept,
+        replay_of={"run_id": "run-1", "block": "first", "attempt": 1},
+    )
+    assert replay.blocks["first"]["output"] == {"a": 1}
+    assert replay.block_statuses() == {"first": "completed", "second": "running"}
+    assert reloaded(replay).replay_of == {"run_id": "run-1", "block": "first", "attempt": 1}

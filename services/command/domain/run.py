@@ -25,7 +25,7 @@ from services.command.domain.run_state import (
     WAITING_BLOCK,
     run_aggregate_id,
 )
-from services.command.domain.scheduling import Node, with_needs
+from services.command.domain.scheduling import COMPLETED, PENDING, Node, with_needs
 from services.command.domain.settling import (
     BLOCK_TIMEOUT_ERROR,
     RUN_TIMEOUT_ERROR,
@@ -52,6 +52,8 @@ class Run(RunScheduling):
         now: datetime,
         only: list[str] | None = None,
         timeout: tuple[float, str] | None = None,
+        kept: list[tuple[str, Any]] | None = None,
+        replay_of: dict[str, Any] | None = None,
     ) -> Run:
         """Start a run; with `only`, just those blocks and what they need run."""
         selected = None
@@ -70,12 +72,61 @@ class Run(RunScheduling):
             at=now,
             selected=selected,
             timeout=list(timeout) if timeout else None,
+            replay_of=replay_of,
         )
         run._parsed = definition
         run._start_deadline(now)
         run._skip_unselected(now)
+        run._keep_outputs(kept or [], now)
         run.advance(now)
         return run
+
+    def _keep_outputs(self, kept: list[tuple[str, Any]], now: datetime) -> None:
+        """A replay starts with the outputs of its source's checkpoints, not running them."""
+        source = (self.replay_of or {}).get("run_id")
+        for block, output in kept:
+            spec = self.parsed_definition.block(block)
+            self._schedule_block(
+                block=block,
+                attempt=1,
+                type=spec.type,
+                execution="inline",
+                queue=spec.queue,
+                config={},
+                context=None,
+                at=now,
+            )
+            note = f"kept from run {source}" if source else "kept"
+            self._complete_block(block=block, attempt=1, output=output, logs=[note], at=now)
+
+    def checkpoint_outputs(self, block: str, attempt: int) -> list[tuple[str, Any]]:
+        """The checkpoints up to and including this one, with their outputs, in order."""
+        self._check_checkpoint(block, attempt)
+        upto = self.completed_order[: self.completed_order.index(block) + 1]
+        return [(bid, self.blocks[bid]["output"]) for bid in upto]
+
+    def rollback(self, block: str, attempt: int, now: datetime) -> None:
+        """Back to a checkpoint: what came after it is pending again; the run is paused."""
+        check_allowed(self.status, RunCommand.ROLLBACK)
+        self._check_checkpoint(block, attempt)
+        later = self.completed_order[self.completed_order.index(block) + 1 :]
+        unsettled = [
+            bid
+            for bid, b in self.blocks.items()
+            if b["status"] not in (PENDING, COMPLETED)
+            and (self.selected is None or bid in self.selected)
+        ]
+        self._roll_back(block=block, attempt=attempt, reset=later + unsettled, at=now)
+
+    def _check_checkpoint(self, block: str, attempt: int) -> None:
+        state = self.blocks.get(block)
+        if state is None or state["status"] != COMPLETED or state["attempt"] != attempt:
+            raise FlowledgerError(
+                ErrorType.CHECKPOINT_NOT_FOUND,
+                f"block {block!r} attempt {attempt} is not a checkpoint of run {self.run_id!r}",
+                block=block,
+                attempt=attempt,
+            )
 
     def _skip_unselected(self, now: datetime) -> None:
         if self.selected is not None:

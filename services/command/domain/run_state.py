@@ -59,6 +59,7 @@ class RunState(Aggregate):
         at: datetime,
         selected: list[str] | None = None,
         timeout: list[Any] | None = None,
+        replay_of: dict[str, Any] | None = None,
     ) -> None:
         self.tenant = tenant
         self.run_id = run_id
@@ -79,6 +80,9 @@ class RunState(Aggregate):
         self.inbox: list[dict[str, Any]] = []
         self.run_attempt = 1
         self.selected = selected
+        self.replay_of = replay_of
+        # Blocks completed (checkpoints), in the order they completed.
+        self.completed_order: list[str] = []
         # (seconds, policy) of the run's own deadline, if it has one.
         self.timeout: tuple[float, str] | None = (
             (float(timeout[0]), str(timeout[1])) if timeout else None
@@ -138,6 +142,9 @@ class RunState(Aggregate):
         self, block: str, attempt: int, output: Any, logs: list[str], at: datetime
     ) -> None:
         self.blocks[block].update(status=COMPLETED, output=output, timer=None)
+        if block in self.completed_order:
+            self.completed_order.remove(block)
+        self.completed_order.append(block)
 
     @event("BlockFailed")
     def _fail_block(
@@ -245,12 +252,24 @@ class RunState(Aggregate):
             if state["status"] in (FAILED, SKIPPED, CANCELLED):
                 state.update(status=PENDING, output=None, timer=None, error=None, awaiting=None)
 
+    @event("RunRolledBack")
+    def _roll_back(self, block: str, attempt: int, reset: list[str], at: datetime) -> None:
+        self.status = RunStatus.PAUSED
+        self.error = None
+        self.output = None
+        for bid in reset:
+            self.blocks[bid].update(
+                status=PENDING, output=None, timer=None, error=None, awaiting=None
+            )
+        self.completed_order = [b for b in self.completed_order if b not in reset]
+
     @event("RunRestarted")
     def _restart(self, reason: str | None, run_attempt: int, at: datetime) -> None:
         self.status = RunStatus.RUNNING
         self.error = None
         self.output = None
         self.run_attempt = run_attempt
+        self.completed_order = []
         for state in self.blocks.values():
             # Attempt numbers keep counting, so a late report of an old attempt stays stale.
             state.update(status=PENDING, output=None, timer=None, error=None, awaiting=None)

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from contracts import subjects
 from contracts.commands import (
     CreateSchedule,
+    ReplayRun,
     StartRun,
     StartRuns,
     TerminateRuns,
@@ -81,6 +82,8 @@ async def dispatch(
     if isinstance(command, StartRuns):
         for body in command.runs:
             body.id = body.id or uuid.uuid4().hex
+    if isinstance(command, ReplayRun) and command.new_id is None:
+        command.new_id = uuid.uuid4().hex
     if isinstance(command, TerminateRuns) and command.job_id is None:
         command.job_id = uuid.uuid4().hex
     if isinstance(command, CreateSchedule) and command.id is None:

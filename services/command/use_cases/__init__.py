@@ -27,6 +27,8 @@ HANDLERS: dict[type[c.Command], Handler] = {
     c.RetryRun: runs.control("retry"),
     c.RestartRun: runs.control("restart"),
     c.SendEvent: runs.send_event,
+    c.RollbackRun: runs.rollback_run,
+    c.ReplayRun: runs.replay_run,
     c.CreateSchedule: schedules.create_schedule,
     c.UpdateSchedule: schedules.update_schedule,
     c.DeleteSchedule: schedules.switch(on=False, delete=True),

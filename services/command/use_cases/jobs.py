@@ -49,5 +49,8 @@ def run_chunk(uow: UnitOfWork, tenant: str, cmd: c.RunJobChunk, now: datetime) -
             done += 1
         except FlowledgerError:  # Already ended: nothing to terminate.
             skipped += 1
+    # The job's progress comes after the runs it changed, so a reader that sees the job
+    # done sees them done too.
+    uow.save_last(job)
     job.finish_chunk(cmd.chunk, done, skipped, not_found, now)
     return {"accepted": True, "done": done, "skipped": skipped, "not_found": not_found}

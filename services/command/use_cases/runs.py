@@ -13,6 +13,7 @@ from contracts import commands as c
 from contracts.definitions import WorkflowDefinition
 from contracts.errors import ErrorType, FlowledgerError
 from services.command.domain.run import Run, run_aggregate_id
+from services.command.domain.status import RunCommand, check_allowed
 from services.command.unit_of_work import Handler, UnitOfWork
 from services.command.use_cases import lookup
 
@@ -105,6 +106,48 @@ def start_runs(uow: UnitOfWork, tenant: str, cmd: c.StartRuns, now: datetime) ->
                 cause=exc.details,
             ) from exc
     return {"items": items}
+
+
+def rollback_run(uow: UnitOfWork, tenant: str, cmd: c.RollbackRun, now: datetime) -> dict[str, Any]:
+    run = lookup.run(uow, tenant, cmd.run_id)
+    run.rollback(cmd.block, cmd.attempt, now)
+    return {"id": cmd.run_id, "status": run.status.value}
+
+
+def replay_run(uow: UnitOfWork, tenant: str, cmd: c.ReplayRun, now: datetime) -> dict[str, Any]:
+    """A new run on the source's pinned version and input, keeping its checkpoints so far."""
+    assert cmd.new_id is not None  # Given by the edge.
+    source = lookup.run(uow, tenant, cmd.run_id)
+    check_allowed(source.status, RunCommand.REPLAY)
+    kept = source.checkpoint_outputs(cmd.block, cmd.attempt)
+    if uow.get(Run, run_aggregate_id(tenant, cmd.new_id)) is not None:
+        raise FlowledgerError(
+            ErrorType.RUN_ALREADY_EXISTS,
+            f"a run with id {cmd.new_id!r} exists",
+            run_id=cmd.new_id,
+        )
+    run = Run.start(
+        tenant=tenant,
+        run_id=cmd.new_id,
+        workflow=source.workflow,
+        version=source.workflow_version,
+        definition=source.parsed_definition,
+        input=source.input,
+        metadata={**source.metadata, "replay_of": source.run_id},
+        now=now,
+        only=source.selected,
+        timeout=source.timeout,
+        kept=kept,
+        replay_of={"run_id": source.run_id, "block": cmd.block, "attempt": cmd.attempt},
+    )
+    uow.add(run)
+    return {
+        "id": cmd.new_id,
+        "workflow": source.workflow,
+        "version": source.workflow_version,
+        "status": run.status.value,
+        "replay_of": source.run_id,
+    }
 
 
 def send_event(uow: UnitOfWork, tenant: str, cmd: c.SendEvent, now: datetime) -> dict[str, Any]:

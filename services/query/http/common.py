@@ -22,6 +22,7 @@ from contracts.errors import ErrorBody, ErrorType, FlowledgerError
 from contracts.replies import Accepted
 from services.query.commands import CommandBus
 from services.query.definition_readers import DefinitionReaders
+from services.query.history_readers import HistoryReaders
 from services.query.readers import Readers
 from services.query.schedule_readers import ScheduleReaders
 from services.query.stats_readers import StatsReaders
@@ -43,6 +44,7 @@ class QueryContext:
     definitions: DefinitionReaders
     schedules: ScheduleReaders
     stats: StatsReaders
+    history: HistoryReaders
     min_position_wait: float
 
 

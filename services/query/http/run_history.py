@@ -33,11 +33,6 @@ STREAM_LIFETIME_SECONDS = 300.0
 STREAM_BATCH = 500
 
 
-def _history(ctx: QueryContext) -> HistoryReaders:
-    # The run history tables live in the same read store as the runs.
-    return HistoryReaders(ctx.readers.engine)
-
-
 def _position(text: Any, what: str) -> int:
     try:
         position = int(text)
@@ -65,7 +60,7 @@ class RunHistoryController(Controller):
         Paging: `limit` + `cursor`."""
         ctx: QueryContext = state.ctx
         after = _position(decode_cursor(cursor, 1)[0], "the cursor") if cursor else 0
-        history = _history(ctx)
+        history = ctx.history
         return await read(request, ctx, history.list_history, run_id, limit or DEFAULT_LIMIT, after)
 
     @get("/logs")
@@ -75,7 +70,7 @@ class RunHistoryController(Controller):
         """The execution log: one entry per block attempt, in the order they were scheduled,
         with its timings, worker, the lines the block logged, and its error."""
         ctx: QueryContext = state.ctx
-        return await read(request, ctx, _history(ctx).list_logs, run_id)
+        return await read(request, ctx, ctx.history.list_logs, run_id)
 
     @get("/checkpoints")
     async def get_checkpoints(
@@ -84,7 +79,7 @@ class RunHistoryController(Controller):
         """One checkpoint per completed block, in the order they completed; its `id` is what
         replay and rollback take."""
         ctx: QueryContext = state.ctx
-        return await read(request, ctx, _history(ctx).list_checkpoints, run_id)
+        return await read(request, ctx, ctx.history.list_checkpoints, run_id)
 
     @get("/stream")
     async def stream_run(
@@ -96,7 +91,7 @@ class RunHistoryController(Controller):
         ctx: QueryContext = state.ctx
         resume = request.headers.get(subjects.HTTP_LAST_EVENT_ID_HEADER)
         after = _position(resume, subjects.HTTP_LAST_EVENT_ID_HEADER) if resume else 0
-        history = _history(ctx)
+        history = ctx.history
         await read(request, ctx, history.get_run_status, run_id)
         return ServerSentEvent(_follow(history, tenant_of(request), run_id, after))
 

@@ -8,14 +8,16 @@ from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.params import Parameter
 
-from contracts.api import RunAccepted, RunPage, RunView
+from contracts.api import CheckpointView, RunAccepted, RunPage, RunView
 from contracts.commands import (
     CancelRun,
     ExecuteBatch,
     PauseRun,
+    ReplayRun,
     RestartRun,
     ResumeRun,
     RetryRun,
+    RollbackRun,
     SendEvent,
     StartRun,
     StartRuns,
@@ -89,6 +91,7 @@ async def execute_commands(
     return written(accepted.result, accepted)
 
 
+_FROM_CHECKPOINT = {"rollback": RollbackRun, "replay": ReplayRun}
 MAX_JOB_RUNS = 100_000
 _FILTER_FIELDS = {"workflow", "status", "version", "created_after", "created_before", "metadata"}
 
@@ -197,17 +200,47 @@ class RunController(Controller):
         accepted = await send(request, ctx, command)
         return written(accepted.result, accepted)
 
+    async def _checkpoint(
+        self, request: Request[Any, Any, Any], ctx: QueryContext, run_id: str, checkpoint: Any
+    ) -> CheckpointView:
+        if not isinstance(checkpoint, str | int):
+            raise FlowledgerError(ErrorType.VALIDATION_ERROR, "checkpoint_id is required")
+        page = await read(request, ctx, ctx.history.list_checkpoints, run_id)
+        for item in page.items:
+            if item.id == str(checkpoint):
+                return item
+        raise FlowledgerError(
+            ErrorType.CHECKPOINT_NOT_FOUND,
+            f"run {run_id!r} has no checkpoint {checkpoint!r}",
+            checkpoint_id=str(checkpoint),
+        )
+
     @post("/{run_id:str}/{action:str}", status_code=200)
     async def control_run(
         self, request: Request[Any, Any, Any], state: State, run_id: str, action: str
     ) -> Response[dict[str, Any]]:
         """`cancel`, `pause`, `resume`, `terminate`, `retry` (a failed run, from its last
-        checkpoint), `restart` (from scratch); 409 INVALID_RUN_STATE if not allowed."""
+        checkpoint), `restart` (from scratch); `rollback` and `replay` take
+        `{"checkpoint_id"}` (see `/checkpoints`): back to it, paused; or a new run from it.
+        409 INVALID_RUN_STATE if the run's status does not allow it."""
         ctx: QueryContext = state.ctx
-        if action not in _CONTROLS:
-            raise FlowledgerError(ErrorType.NOT_FOUND, f"no run action {action!r}")
         body = await parse_body(request, state.max_body_bytes)
-        reason = body.get("reason") if isinstance(body, dict) else None
-        command = build(_CONTROLS[action], {"run_id": run_id, "reason": reason})
+        fields = body if isinstance(body, dict) else {}
+        if action in _FROM_CHECKPOINT:
+            checkpoint = await self._checkpoint(request, ctx, run_id, fields.get("checkpoint_id"))
+            extra = {"new_id": fields.get("id")} if action == "replay" else {}
+            command = build(
+                _FROM_CHECKPOINT[action],
+                {
+                    "run_id": run_id,
+                    "block": checkpoint.block,
+                    "attempt": checkpoint.attempt,
+                    **extra,
+                },
+            )
+        elif action in _CONTROLS:
+            command = build(_CONTROLS[action], {"run_id": run_id, "reason": fields.get("reason")})
+        else:
+            raise FlowledgerError(ErrorType.NOT_FOUND, f"no run action {action!r}")
         accepted = await send(request, ctx, command)
         return written(accepted.result, accepted)
