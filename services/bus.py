@@ -9,8 +9,10 @@ from collections.abc import Awaitable, Callable
 
 import nats
 from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
-from nats.js.api import RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError, KeyWrongLastSequenceError, NotFoundError
 from nats.js.kv import KeyValue
 
@@ -138,6 +140,35 @@ class Lease:
             await self.release()
             if failed:  # Do not spin while a dependency is down.
                 await _wait(stop, 1.0)
+
+
+async def consume(
+    js: JetStreamContext,
+    *,
+    subject: str,
+    durable: str,
+    stream: str,
+    ack_wait: float,
+    batch: int,
+    handle: Callable[[Msg], Awaitable[None]],
+) -> None:
+    """A durable pull consumer's loop: fetch a batch, handle its messages concurrently.
+
+    Each handler acknowledges its own message (explicit acks); one left unacknowledged
+    comes back after `ack_wait`.
+    """
+    sub = await js.pull_subscribe(
+        subject,
+        durable=durable,
+        stream=stream,
+        config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=ack_wait, max_deliver=-1),
+    )
+    while True:
+        try:
+            messages = await sub.fetch(batch, timeout=1)
+        except (NatsTimeoutError, TimeoutError):
+            continue
+        await asyncio.gather(*(handle(m) for m in messages))
 
 
 async def retrying(name: str, work: Callable[[], Awaitable[None]]) -> None:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from typing import Any
 
-from nats.errors import TimeoutError as NatsTimeoutError
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig
 
 from contracts import subjects
 from contracts.commands import RunJobChunk
 from contracts.errors import ErrorBody
 from contracts.events import JobChunk
+from services import bus
 from services.command.adapters.timers import Submit
 
 log = logging.getLogger(__name__)
@@ -26,24 +24,33 @@ class JobConsumer:
         self.batch = batch
 
     async def run(self) -> None:
-        sub = await self.js.pull_subscribe(
-            subjects.task_queue_filter(subjects.JOBS_QUEUE),
+        await bus.consume(
+            self.js,
+            subject=subjects.task_queue_filter(subjects.JOBS_QUEUE),
             durable=subjects.JOBS_DURABLE,
             stream=subjects.TASKS_STREAM,
-            config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=60, max_deliver=-1),
+            ack_wait=60,
+            batch=self.batch,
+            handle=self._handle,
         )
-        while True:
-            try:
-                messages = await sub.fetch(self.batch, timeout=1)
-            except (NatsTimeoutError, TimeoutError):
-                continue
-            await asyncio.gather(*(self._handle(m) for m in messages))
 
-    async def _handle(self, msg: Any) -> None:
-        chunk = JobChunk.model_validate_json(msg.data)
-        reply = await self.submit(chunk.tenant, RunJobChunk(job_id=chunk.job_id, chunk=chunk.chunk))
+    async def _handle(self, msg: Msg) -> None:
+        try:
+            chunk = JobChunk.model_validate_json(msg.data)
+        except ValueError:
+            log.error("dropping a malformed job chunk")
+            await msg.term()
+            return
+        try:
+            reply = await self.submit(
+                chunk.tenant, RunJobChunk(job_id=chunk.job_id, chunk=chunk.chunk)
+            )
+        except Exception:  # The store is down: the chunk comes back.
+            log.exception("job %s chunk %d failed; will be redelivered", chunk.job_id, chunk.chunk)
+            await msg.nak(delay=1)
+            return
         if isinstance(reply, ErrorBody):
-            log.error("job %s chunk %d failed: %s", chunk.job_id, chunk.chunk, reply.error.message)
+            log.error("job %s chunk %d refused: %s", chunk.job_id, chunk.chunk, reply.error.message)
             await msg.nak(delay=1)
             return
         await msg.ack()

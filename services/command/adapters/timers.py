@@ -1,19 +1,21 @@
-"""Consumes fired timers (JetStream message schedules) and turns each into FireTimer."""
+"""Consumes fired timers (JetStream message schedules) and turns each into a command.
+
+A run's timer becomes FireTimer; a schedule's recurring timer becomes FireSchedule.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from nats.errors import TimeoutError as NatsTimeoutError
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig
 
 from contracts import subjects
 from contracts.commands import Command, FireSchedule, FireTimer
 from contracts.events import TimerMessage
 from contracts.replies import Reply
+from services import bus
 
 log = logging.getLogger(__name__)
 
@@ -27,30 +29,27 @@ class TimerConsumer:
         self.batch = batch
 
     async def run(self) -> None:
-        sub = await self.js.pull_subscribe(
-            subjects.timer_fired_wildcard(),
+        await bus.consume(
+            self.js,
+            subject=subjects.timer_fired_wildcard(),
             durable=subjects.TIMERS_DURABLE,
             stream=subjects.TIMERS_STREAM,
-            config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=30, max_deliver=-1),
+            ack_wait=30,
+            batch=self.batch,
+            handle=self._handle,
         )
-        while True:
-            try:
-                messages = await sub.fetch(self.batch, timeout=1)
-            except (NatsTimeoutError, TimeoutError):
-                continue
-            await asyncio.gather(*(self._handle(m) for m in messages))
 
-    async def _handle(self, msg: object) -> None:
+    async def _handle(self, msg: Msg) -> None:
         try:
-            fired = TimerMessage.model_validate_json(msg.data)  # type: ignore[attr-defined]
+            fired = TimerMessage.model_validate_json(msg.data)
         except ValueError:
             log.error("dropping a malformed timer message")
-            await msg.term()  # type: ignore[attr-defined]
+            await msg.term()
             return
         command: Command
         if fired.purpose == subjects.SCHEDULE_PURPOSE:
             # The fired message's own time: a redelivery of it names the same run.
-            fired_at = msg.metadata.timestamp  # type: ignore[attr-defined]
+            fired_at = msg.metadata.timestamp
             command = FireSchedule(id=fired.block, generation=fired.attempt, fired_at=fired_at)
         else:
             command = FireTimer(
@@ -60,6 +59,6 @@ class TimerConsumer:
             await self.submit(fired.tenant, command)
         except Exception:  # The store is down: let it come back.
             log.exception("firing timer failed; will be redelivered")
-            await msg.nak(delay=1)  # type: ignore[attr-defined]
+            await msg.nak(delay=1)
             return
-        await msg.ack()  # type: ignore[attr-defined]
+        await msg.ack()
