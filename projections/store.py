@@ -8,7 +8,9 @@ with a `table`, a `key(envelope)` (its row's primary key, or None) and a pure
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -22,11 +24,12 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    bindparam,
     create_engine,
     event,
-    or_,
     select,
     text,
+    tuple_,
 )
 from sqlalchemy.pool import NullPool
 
@@ -106,12 +109,36 @@ def read_position(conn: Connection) -> int:
     return int(found or 0)
 
 
-def _primary_key(table: Table) -> list[Column[Any]]:
-    return list(table.primary_key.columns)
+@dataclass(frozen=True)
+class _Statements:
+    """A table's statements, built once: SQLAlchemy then compiles each once and caches it
+    (statements built per row cost more CPU than the database work itself)."""
+
+    key_names: tuple[str, ...]
+    select_keys: Any  # rows whose primary key is in :keys
+    update: Any  # executemany; parameters k_<pk column>, v_<other column>
+    delete: Any  # executemany; parameters k_<pk column>
+
+    def key_params(self, key: Key) -> Row:
+        return {f"k_{name}": value for name, value in zip(self.key_names, key, strict=True)}
+
+    def update_params(self, key: Key, row: Row) -> Row:
+        values = {f"v_{n}": v for n, v in row.items() if n not in self.key_names}
+        return self.key_params(key) | values
 
 
-def _where_key(table: Table, key: Key) -> Any:
-    return and_(*(column == value for column, value in zip(_primary_key(table), key, strict=True)))
+@functools.cache
+def _statements(table: Table) -> _Statements:
+    key_columns = list(table.primary_key.columns)
+    by_key = and_(*(c == bindparam(f"k_{c.name}") for c in key_columns))
+    keyed = tuple_(*key_columns) if len(key_columns) > 1 else key_columns[0]
+    others = [c for c in table.columns if not c.primary_key]
+    return _Statements(
+        key_names=tuple(c.name for c in key_columns),
+        select_keys=select(table).where(keyed.in_(bindparam("keys", expanding=True))),
+        update=table.update().where(by_key).values({c: bindparam(f"v_{c.name}") for c in others}),
+        delete=table.delete().where(by_key),
+    )
 
 
 class ReadStore:
@@ -148,14 +175,12 @@ class ReadStore:
 
     def _load(self, conn: Connection, table: Table, keys: set[Key]) -> dict[Key, Row | None]:
         rows: dict[Key, Row | None] = dict.fromkeys(keys)
-        ordered = list(keys)
-        names = [c.name for c in _primary_key(table)]
+        statements = _statements(table)
+        names = statements.key_names
+        ordered = list(keys) if len(names) > 1 else [key[0] for key in keys]
         for start in range(0, len(ordered), 200):
             chunk = ordered[start : start + 200]
-            found = conn.execute(
-                select(table).where(or_(*(_where_key(table, key) for key in chunk)))
-            ).mappings()
-            for row in found:
+            for row in conn.execute(statements.select_keys, {"keys": chunk}).mappings():
                 rows[tuple(row[name] for name in names)] = dict(row)
         return rows
 
@@ -166,17 +191,23 @@ class ReadStore:
         before: dict[Key, Row | None],
         after: dict[Key, Row | None],
     ) -> None:
-        inserts = []
+        statements = _statements(table)
+        inserts, updates, deletes = [], [], []
         for key, row in after.items():
             old = before.get(key)
             if row == old:
                 continue
             if row is None:
-                conn.execute(table.delete().where(_where_key(table, key)))
+                deletes.append(statements.key_params(key))
             elif old is None:
                 inserts.append(row)
             else:
-                conn.execute(table.update().where(_where_key(table, key)).values(**row))
+                updates.append(statements.update_params(key, row))
+        # One executemany per kind of change: the driver runs the compiled statement N times.
+        if deletes:
+            conn.execute(statements.delete, deletes)
+        if updates:
+            conn.execute(statements.update, updates)
         if inserts:
             conn.execute(table.insert(), inserts)
 
@@ -196,7 +227,9 @@ class ReadStore:
         for (tenant, workflow, status), delta in counts.items():
             if delta == 0:
                 continue
-            where = _where_key(table, (tenant, workflow, status))
+            where = and_(
+                table.c.tenant == tenant, table.c.workflow == workflow, table.c.status == status
+            )
             updated = conn.execute(table.update().where(where).values(count=table.c.count + delta))
             if updated.rowcount == 0:
                 conn.execute(
