@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     task_ack_wait_seconds: float = 30.0
 
     command_batch_max: int = 512
+    # Aggregates the command service keeps in memory between commands (0: none).
+    aggregate_cache_size: int = 4096
     # Commands handled at once by one command service (they share group commits).
     command_max_in_flight: int = 512
     lease_ttl_seconds: float = 6.0

@@ -21,6 +21,7 @@ from eventsourcing.persistence import IntegrityError
 from contracts import commands as c
 from contracts.errors import ErrorBody, ErrorType, FlowledgerError
 from contracts.replies import Accepted, Reply
+from services.command.aggregate_cache import AggregateCache
 from services.command.domain.idempotency import IdempotencyRecord, idempotency_id
 from services.command.unit_of_work import UnitOfWork
 from services.command.use_cases import HANDLERS
@@ -28,6 +29,8 @@ from services.command.use_cases import HANDLERS
 log = logging.getLogger(__name__)
 
 MAX_CONFLICT_RETRIES = 8
+# Aggregates kept in memory between batches (see aggregate_cache).
+DEFAULT_CACHE_SIZE = 4096
 
 
 class FlowledgerApplication(Application[UUID]):
@@ -55,28 +58,47 @@ def request_hash(command: c.Command) -> str:
 class CommandProcessor:
     """Decides batches of commands and saves each batch in one transaction."""
 
-    def __init__(self, app: FlowledgerApplication, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        app: FlowledgerApplication,
+        clock: Callable[[], datetime],
+        cache_size: int = DEFAULT_CACHE_SIZE,
+    ) -> None:
         self.app = app
         self.clock = clock
+        self.cache = AggregateCache(cache_size)
 
     def process(self, batch: list[Envelope]) -> list[Reply]:
         for _ in range(MAX_CONFLICT_RETRIES):
+            uow = UnitOfWork(self.app, self.cache)
             try:
-                uow, replies, produced = self._decide(batch)
+                replies, produced = self._decide(uow, batch)
+                stale = uow.stale()
             except Exception:
+                uow.discard()
                 if len(batch) == 1:
                     log.exception("command failed: %r", batch[0].command)
                     return [ErrorBody.of(ErrorType.INTERNAL, "internal error")]
                 # A bug in one command must not sink the others: decide them one by one.
                 return [reply for item in batch for reply in self.process([item])]
+            if stale:
+                # Decided on an out-of-date copy (another replica wrote it): decide again.
+                uow.discard()
+                continue
             changed = uow.changed()
             if not changed:
+                uow.keep()
                 return replies
             try:
                 recordings = self.app.save(*changed)
             except IntegrityError:
                 # Another writer got there first: reload everything and decide again.
+                uow.discard()
                 continue
+            except Exception:
+                uow.discard()
+                raise
+            uow.keep()
             positions = {
                 (r.domain_event.originator_id, r.domain_event.originator_version): (
                     r.notification.id
@@ -93,10 +115,9 @@ class CommandProcessor:
         ]
 
     def _decide(
-        self, batch: list[Envelope]
-    ) -> tuple[UnitOfWork, list[Reply], list[list[tuple[UUID, int]]]]:
+        self, uow: UnitOfWork, batch: list[Envelope]
+    ) -> tuple[list[Reply], list[list[tuple[UUID, int]]]]:
         """Decide each command in turn; (aggregate id, version) of the events each made."""
-        uow = UnitOfWork(self.app)
         now = self.clock()
         replies: list[Reply] = []
         produced: list[list[tuple[UUID, int]]] = []
@@ -120,7 +141,7 @@ class CommandProcessor:
                 events = first_of_key.get(key, []) if repeat else events
                 first_of_key.setdefault(key, events)
             produced.append(events)
-        return uow, replies, produced
+        return replies, produced
 
     def _decide_one(self, uow: UnitOfWork, item: Envelope, now: datetime) -> tuple[Accepted, bool]:
         """The reply, and whether it repeats an answer already given to the same key."""

@@ -38,7 +38,9 @@ async def run_command_service(settings: Settings, stop: asyncio.Event) -> None:
     await bus.ensure_streams(js)
     relay = OutboxRelay(app, js, settings.relay_poll_seconds)
     committer = GroupCommitter(
-        CommandProcessor(app, utc_now), settings.command_batch_max, on_commit=relay.wake.set
+        CommandProcessor(app, utc_now, settings.aggregate_cache_size),
+        settings.command_batch_max,
+        on_commit=relay.wake.set,
     )
     broker = NatsBroker(settings.nats_url, logger=None, max_reconnect_attempts=-1)
     register_command_handlers(

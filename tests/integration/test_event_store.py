@@ -6,7 +6,14 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from contracts.commands import CancelRun, CompleteBlock, PutWorkflow, StartRun
+from contracts.commands import (
+    CancelRun,
+    CompleteBlock,
+    PauseRun,
+    PutWorkflow,
+    ResumeRun,
+    StartRun,
+)
 from contracts.errors import ErrorBody, ErrorType
 from contracts.replies import Accepted
 from services.command.application import CommandProcessor, Envelope
@@ -196,3 +203,55 @@ def test_a_command_batch_is_all_or_nothing(store_url: str) -> None:
     [refused_internal] = processor.process([Envelope("t1", internal)])
     assert isinstance(refused_internal, ErrorBody)
     assert refused_internal.error.type is ErrorType.VALIDATION_ERROR
+
+
+def test_a_replica_with_stale_cached_aggregates_decides_on_the_stored_state(
+    store_url: str,
+) -> None:
+    """Two command services on one store, each keeping aggregates in memory between
+    batches: what one writes, the other never decides on an old copy of."""
+    tenant = f"cache-{uuid.uuid4().hex[:8]}"  # The store may be shared by the module.
+    a = CommandProcessor(build_application(store_url), now)
+    b = CommandProcessor(build_application(store_url), now)
+    steps: list[dict[str, Any]] = [
+        {"id": "first", "type": "set", "config": {"values": {"n": 1}}},
+        {"id": "second", "type": "set", "needs": ["first"], "config": {"values": {"n": 2}}},
+    ]
+    first = definition({"blocks": steps})
+    a.process([Envelope(tenant, PutWorkflow(name="wf", definition=first))])
+    a.process([Envelope(tenant, StartRun(workflow="wf", id=f"r{i}")) for i in range(3)])
+    assert len(a.cache) >= 4  # The workflow and the runs, kept after the save.
+
+    # Read only: a start pins the version B saved since, not A's cached one.
+    third = {"id": "third", "type": "noop", "needs": ["second"], "config": {}}
+    edited = definition({"blocks": [*steps, third]})
+    b.process([Envelope(tenant, PutWorkflow(name="wf", definition=edited))])
+    [started] = a.process([Envelope(tenant, StartRun(workflow="wf", id="r9"))])
+    assert isinstance(started, Accepted) and started.result["version"] == 2
+
+    # A refusal that the cached copy would justify: B paused r0; A's copy is running.
+    [paused] = b.process([Envelope(tenant, PauseRun(run_id="r0"))])
+    assert isinstance(paused, Accepted)
+    [resumed] = a.process([Envelope(tenant, ResumeRun(run_id="r0"))])
+    assert isinstance(resumed, Accepted), resumed
+
+    # A change on a stale copy conflicts at save, and is decided again on the stored run.
+    [cancelled] = b.process([Envelope(tenant, CancelRun(run_id="r1"))])
+    assert isinstance(cancelled, Accepted)
+    [late] = a.process(
+        [Envelope(tenant, CompleteBlock(run_id="r1", block="first", attempt=1, output={}))]
+    )
+    assert isinstance(late, Accepted) and late.result == {"accepted": False}
+    [again] = a.process([Envelope(tenant, CancelRun(run_id="r1"))])
+    assert isinstance(again, ErrorBody) and again.error.type is ErrorType.INVALID_RUN_STATE
+
+    # And A's own writes keep going from its cache.
+    [done] = a.process(
+        [Envelope(tenant, CompleteBlock(run_id="r2", block="first", attempt=1, output={}))]
+    )
+    assert isinstance(done, Accepted) and done.result == {"accepted": True}
+    reader = build_application(store_url)
+    run = reader.repository.get(run_aggregate_id(tenant, "r2"))
+    assert isinstance(run, Run)
+    assert run.blocks["first"]["status"] == "completed"
+    assert run.blocks["second"]["status"] == "running"
