@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from contracts.definitions import NAME_PATTERN, WorkflowDefinition
 from contracts.schedules import Overlap, ScheduleSpec
@@ -329,13 +329,20 @@ class StartBlock(_BlockAttempt):
     worker: str
 
 
-class CompleteBlock(_BlockAttempt):
+class _BlockResult(_BlockAttempt):
+    # Sent by a worker that ran a pure block without claiming it (`StartBlock`) first:
+    # the attempt's start is recorded with the result.
+    worker: str | None = None
+    started_at: AwareDatetime | None = None
+
+
+class CompleteBlock(_BlockResult):
     NAME = "complete_block"
     output: Any = None
     logs: list[str] = Field(default_factory=list)
 
 
-class FailBlock(_BlockAttempt):
+class FailBlock(_BlockResult):
     NAME = "fail_block"
     error_type: str = "BLOCK_FAILED"
     message: str

@@ -93,6 +93,11 @@ def needs_context(block_type: str) -> bool:
     return BLOCK_TYPES[block_type].NEEDS_CONTEXT
 
 
+def is_pure(block_type: str) -> bool:
+    """Whether a worker may run this type without claiming the attempt first."""
+    return BLOCK_TYPES[block_type].PURE
+
+
 def describe(config: type[BlockConfig]) -> str:
     """The one-line description of a block type: its config's docstring's first line."""
     return (config.__doc__ or "").strip().splitlines()[0]

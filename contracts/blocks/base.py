@@ -45,6 +45,11 @@ class BlockConfig(Strict):
     ENABLED: ClassVar[bool] = False
     # Whether a worker needs the run's context (expressions it evaluates itself).
     NEEDS_CONTEXT: ClassVar[bool] = False
+    # Whether running an attempt twice is harmless: its output is a function of its config
+    # and the run's context, with no effect outside. A worker runs such a block without
+    # claiming the attempt first (one command fewer); a redelivered task of a finished
+    # attempt is then run again and its result ignored. Anything with I/O keeps the claim.
+    PURE: ClassVar[bool] = False
     # Wire names of fields holding a bare JMESPath expression (not `${…}`), checked on save.
     EXPRESSION_FIELDS: ClassVar[tuple[str, ...]] = ()
 

@@ -29,6 +29,7 @@ class SetConfig(BlockConfig):
     """Outputs `values`, with `${…}` expressions resolved."""
 
     ENABLED: ClassVar[bool] = True
+    PURE: ClassVar[bool] = True
     values: dict[str, Any]
 
 
@@ -39,6 +40,7 @@ class LogConfig(BlockConfig):
     """
 
     ENABLED: ClassVar[bool] = True
+    PURE: ClassVar[bool] = True
     message: str
     level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -47,6 +49,7 @@ class TransformConfig(BlockConfig):
     """Outputs the JMESPath `expression` evaluated over the run's context."""
 
     ENABLED: ClassVar[bool] = True
+    PURE: ClassVar[bool] = True
     NEEDS_CONTEXT: ClassVar[bool] = True
     EXPRESSION_FIELDS: ClassVar[tuple[str, ...]] = ("expression",)
     expression: str = Field(min_length=1)

@@ -18,6 +18,7 @@ Expression = Annotated[str, Field(min_length=1)]
 
 
 class _RowsConfig(BlockConfig):
+    PURE: ClassVar[bool] = True
     NEEDS_CONTEXT: ClassVar[bool] = True
     EXPRESSION_FIELDS: ClassVar[tuple[str, ...]] = ("rows",)
     rows: Expression | None = None
@@ -31,6 +32,7 @@ class DataSourceConfig(BlockConfig):
     """
 
     ENABLED: ClassVar[bool] = True
+    PURE: ClassVar[bool] = True
     NEEDS_CONTEXT: ClassVar[bool] = True
     EXPRESSION_FIELDS: ClassVar[tuple[str, ...]] = ("from",)
     rows: list[dict[str, Any]] | None = None

@@ -3,13 +3,16 @@
 A task is acknowledged only after its result is accepted by the command service, so a
 worker killed mid-block loses nothing: after the ack deadline the task is redelivered.
 The claim (`run.start_block`) stops a redelivered task of a finished attempt from
-running again.
+running again. A pure block (no effect outside, see `BlockConfig.PURE`) is not claimed:
+running it again is harmless, its repeated result is ignored, and the run saves a command
+per block; its result says who ran it and since when.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from nats.aio.client import Client
@@ -18,6 +21,7 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig
 
 from contracts import subjects
+from contracts.blocks import is_pure
 from contracts.commands import Command, CompleteBlock, FailBlock, StartBlock
 from contracts.errors import ErrorBody, ErrorType
 from contracts.events import Task
@@ -115,11 +119,18 @@ class Worker:
 
     async def _execute(self, msg: Msg) -> None:
         task = Task.model_validate_json(msg.data)
-        attempt = {"run_id": task.run_id, "block": task.block, "attempt": task.attempt}
-        claim = await self._send(task.tenant, StartBlock(**attempt, worker=self.worker_id))
-        if not claim.get("claimed"):
-            await msg.ack()  # Stale: the attempt already ended, or the run did.
-            return
+        attempt: dict[str, Any] = {
+            "run_id": task.run_id,
+            "block": task.block,
+            "attempt": task.attempt,
+        }
+        if is_pure(task.type):
+            attempt |= {"worker": self.worker_id, "started_at": datetime.now(UTC)}
+        else:
+            claim = await self._send(task.tenant, StartBlock(**attempt, worker=self.worker_id))
+            if not claim.get("claimed"):
+                await msg.ack()  # Stale: the attempt already ended, or the run did.
+                return
         ctx = BlockContext(task.run_id, task.block, task.attempt, task.context)
         heartbeat = asyncio.create_task(self._keep_alive(msg))
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -273,3 +274,52 @@ def test_http_failures_fail_the_run_after_the_retries_their_status_allows(
     assert (blocks["down"]["attempts"], blocks["down"]["error"]["type"]) == (3, "HTTP_503")
     assert blocks["after"]["status"] == "skipped"
     assert len(server.requests_to("/down")) == 3
+
+
+async def _claims_while(nats_url: str, stack: Stack, workflow: str) -> tuple[str, list[str]]:
+    """Start a run and collect the blocks workers claimed (run.start_block) until it ends."""
+    nc = await nats.connect(nats_url)
+    claimed: list[str] = []
+
+    async def seen(msg: Any) -> None:
+        claimed.append(json.loads(msg.data)["block"])
+
+    sub = await nc.subscribe(subjects.command_subject("*", "run", "start_block"), cb=seen)
+    try:
+        await nc.flush()
+        run_id = await asyncio.to_thread(lambda: stack.start_run(workflow)["id"])
+        await asyncio.to_thread(stack.wait_for_status, run_id, {"completed"}, 60)
+        await nc.flush()
+    finally:
+        await sub.unsubscribe()
+        await nc.close()
+    return run_id, claimed
+
+
+def test_only_blocks_with_outside_effects_are_claimed_before_they_run(
+    stack: Stack, server: TestServer
+) -> None:
+    """A pure block (set, log, transform, data.*) is run unclaimed: running it twice is
+    harmless. An http block is claimed first, so a redelivered task of a finished attempt
+    is never sent again."""
+    workflow = unique("claims")
+    blocks = [
+        {"id": "values", "type": "set", "config": {"values": {"region": "eu"}}},
+        {"id": "say", "type": "log", "needs": ["values"], "config": {"message": "hi"}},
+        {
+            "id": "fetch",
+            "type": "http",
+            "needs": ["say"],
+            "config": {"url": f"{server.url}/orders/eu"},
+        },
+        {"id": "count", "type": "transform", "needs": ["fetch"], "config": {"expression": "`1`"}},
+    ]
+    stack.put_workflow(workflow, {"blocks": blocks})
+    run_id, claimed = asyncio.run(_claims_while(stack.nats_url, stack, workflow))
+    assert claimed == ["fetch"]
+    # Unclaimed or not, every attempt's log names its worker and its start.
+    log = stack.http.get(f"/v1/runs/{run_id}/logs").json()["items"]
+    assert [item["block"] for item in log] == ["values", "say", "fetch", "count"]
+    for item in log:
+        assert item["worker"].startswith("worker-") and item["started_at"], item
+        assert item["started_at"] <= item["ended_at"], item

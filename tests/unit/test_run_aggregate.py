@@ -9,7 +9,7 @@ from eventsourcing.application import Application
 
 from contracts.events import EVENT_TYPES
 from contracts.subjects import timer_id
-from services.command.domain.run import Run, run_aggregate_id
+from services.command.domain.run import Run, Unclaimed, run_aggregate_id
 from services.command.domain.status import RunStatus
 from tests.unit.helpers import T0, at, definition, drain, names, start_run
 
@@ -565,3 +565,45 @@ def test_a_retried_and_cancelled_run_reconstructs() -> None:
     assert copy.block_statuses() == {"call": "cancelled", "nap": "cancelled"}
     assert copy.blocks["call"]["attempt"] == 2
     assert copy.blocks["call"]["error"] == {"type": "E", "message": "m"}
+
+
+def test_an_unclaimed_result_records_the_start_first_and_only_once() -> None:
+    """A pure block's worker reports without claiming: the log reads as if it had."""
+    run = _diamond_run()
+    drain(run)
+    ran = Unclaimed("worker-b", at(1))
+    assert run.complete_block("prep", 1, PREP_OUTPUT, [], at(2), ran) is True
+    events = drain(run)
+    assert events[:2] == [
+        ("BlockStarted", {"block": "prep", "attempt": 1, "worker": "worker-b", "at": at(1)}),
+        (
+            "BlockCompleted",
+            {"block": "prep", "attempt": 1, "output": PREP_OUTPUT, "logs": [], "at": at(2)},
+        ),
+    ]
+    # The task redelivered and run again: its result changes nothing.
+    assert run.complete_block("prep", 1, {"n": 0}, [], at(3), Unclaimed("w-c", at(3))) is False
+    assert drain(run) == []
+    assert run.blocks["prep"]["output"] == PREP_OUTPUT
+
+    # A claimed attempt is not started twice by a result that says who ran it.
+    assert run.claim_block("shape", 1, "worker-a", at(4)) is True
+    drain(run)
+    assert run.complete_block("shape", 1, 3, [], at(5), Unclaimed("worker-a", at(4))) is True
+    assert names(drain(run))[0] == "BlockCompleted"
+
+
+def test_an_unclaimed_failure_records_the_start_of_each_attempt() -> None:
+    run = start_run(definition(RETRYING), input={"n": 1})
+    drain(run)
+    assert run.fail_block("call", 1, "E", "no", True, [], at(2), Unclaimed("w", at(1))) is True
+    assert names(drain(run))[:2] == ["BlockStarted", "BlockFailed"]
+    assert run.fire_timer("call", 1, "retry", at(4)) is True
+    drain(run)
+    # Attempt 2 was not started yet, though attempt 1 was.
+    assert run.complete_block("call", 2, {"n": 1}, [], at(6), Unclaimed("w", at(5))) is True
+    events = drain(run)
+    assert events[0] == (
+        "BlockStarted",
+        {"block": "call", "attempt": 2, "worker": "w", "at": at(5)},
+    )

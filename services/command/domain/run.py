@@ -10,7 +10,7 @@ for an ended run changes nothing.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from contracts.definitions import WorkflowDefinition
 from contracts.errors import ErrorType, FlowledgerError
@@ -33,6 +33,13 @@ from services.command.domain.settling import (
     check_approval,
 )
 from services.command.domain.status import TERMINAL, RunCommand, RunStatus, check_allowed
+
+
+class Unclaimed(NamedTuple):
+    """Who ran an attempt that was not claimed first, and when it began."""
+
+    worker: str
+    at: datetime
 
 
 class Run(RunScheduling):
@@ -208,10 +215,17 @@ class Run(RunScheduling):
         return True
 
     def complete_block(
-        self, block: str, attempt: int, output: Any, logs: list[str], now: datetime
+        self,
+        block: str,
+        attempt: int,
+        output: Any,
+        logs: list[str],
+        now: datetime,
+        unclaimed: Unclaimed | None = None,
     ) -> bool:
         if self.status in TERMINAL or not self._is_current(block, attempt, RUNNING_BLOCK):
             return False
+        self._start_unclaimed(block, attempt, unclaimed)
         self._complete_block(block=block, attempt=attempt, output=output, logs=logs, at=now)
         self.advance(now)
         return True
@@ -225,12 +239,22 @@ class Run(RunScheduling):
         retryable: bool,
         logs: list[str],
         now: datetime,
+        unclaimed: Unclaimed | None = None,
     ) -> bool:
         if self.status in TERMINAL or not self._is_current(block, attempt, RUNNING_BLOCK):
             return False
+        self._start_unclaimed(block, attempt, unclaimed)
         self._settle_failure(block, attempt, error_type, message, retryable, logs, now)
         self.advance(now)
         return True
+
+    def _start_unclaimed(self, block: str, attempt: int, unclaimed: Unclaimed | None) -> None:
+        """A pure block's result comes without a claim: its start is recorded first (the
+        log and timings read the same as for a claimed attempt)."""
+        if unclaimed is not None and self.blocks[block].get("worker") is None:
+            self._start_block(
+                block=block, attempt=attempt, worker=unclaimed.worker, at=unclaimed.at
+            )
 
     def fire_timer(self, block: str, attempt: int, purpose: str, now: datetime) -> bool:
         if purpose == RUN_TIMEOUT:

@@ -131,7 +131,8 @@ class RunState(Aggregate):
         context: dict[str, Any] | None,
         at: datetime,
     ) -> None:
-        self.blocks[block].update(status=RUNNING_BLOCK, attempt=attempt, timer=None)
+        # `worker` is None until the attempt is started (claimed, or reported unclaimed).
+        self.blocks[block].update(status=RUNNING_BLOCK, attempt=attempt, timer=None, worker=None)
 
     @event("BlockStarted")
     def _start_block(self, block: str, attempt: int, worker: str, at: datetime) -> None:

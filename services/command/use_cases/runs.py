@@ -12,7 +12,7 @@ from jsonschema import Draft202012Validator
 from contracts import commands as c
 from contracts.definitions import WorkflowDefinition
 from contracts.errors import ErrorType, FlowledgerError
-from services.command.domain.run import Run, run_aggregate_id
+from services.command.domain.run import Run, Unclaimed, run_aggregate_id
 from services.command.domain.status import RunCommand, check_allowed
 from services.command.unit_of_work import Handler, UnitOfWork
 from services.command.use_cases import lookup
@@ -165,15 +165,34 @@ def complete_block(
     uow: UnitOfWork, tenant: str, cmd: c.CompleteBlock, now: datetime
 ) -> dict[str, Any]:
     run = lookup.run(uow, tenant, cmd.run_id)
-    return {"accepted": run.complete_block(cmd.block, cmd.attempt, cmd.output, cmd.logs, now)}
+    accepted = run.complete_block(
+        cmd.block, cmd.attempt, cmd.output, cmd.logs, now, unclaimed(cmd, now)
+    )
+    return {"accepted": accepted}
 
 
 def fail_block(uow: UnitOfWork, tenant: str, cmd: c.FailBlock, now: datetime) -> dict[str, Any]:
     run = lookup.run(uow, tenant, cmd.run_id)
     accepted = run.fail_block(
-        cmd.block, cmd.attempt, cmd.error_type, cmd.message, cmd.retryable, cmd.logs, now
+        cmd.block,
+        cmd.attempt,
+        cmd.error_type,
+        cmd.message,
+        cmd.retryable,
+        cmd.logs,
+        now,
+        unclaimed(cmd, now),
     )
     return {"accepted": accepted}
+
+
+def unclaimed(cmd: c.CompleteBlock | c.FailBlock, now: datetime) -> Unclaimed | None:
+    """The start of an attempt a worker ran without claiming it (a pure block)."""
+    if cmd.worker is None:
+        return None
+    # A worker's clock is not ours: a start "after" the result is taken as the result's time.
+    started = min(cmd.started_at, now) if cmd.started_at else now
+    return Unclaimed(cmd.worker, started)
 
 
 def fire_timer(uow: UnitOfWork, tenant: str, cmd: c.FireTimer, now: datetime) -> dict[str, Any]:
