@@ -42,7 +42,9 @@ async def run_command_service(settings: Settings, stop: asyncio.Event) -> None:
         settings.command_batch_max,
         on_commit=relay.wake.set,
     )
-    broker = NatsBroker(settings.nats_url, logger=None, max_reconnect_attempts=-1)
+    broker = NatsBroker(
+        settings.nats_url, logger=None, max_reconnect_attempts=-1, apply_types=False
+    )
     register_command_handlers(
         broker, committer, settings.max_body_bytes, settings.command_max_in_flight
     )
