@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 SCHEMA_VERSION = 1
 
@@ -367,9 +367,13 @@ class Envelope(BaseModel):
     correlation_id: str | None = None
     causation_id: str | None = None
     data: dict[str, Any]
+    # `data` as its event model, parsed once (every read model asks for it).
+    _parsed: EventData | None = PrivateAttr(default=None)
 
     def parsed(self) -> EventData:
-        return EVENT_TYPES[self.type].model_validate(self.data)
+        if self._parsed is None:
+            self._parsed = EVENT_TYPES[self.type].model_validate(self.data)
+        return self._parsed
 
 
 class Task(BaseModel):

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 
 
+# Every read model formats the same event's time: remember the last few thousand.
+@functools.lru_cache(maxsize=4096)
 def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    utc = moment.astimezone(UTC)
+    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
