@@ -607,3 +607,19 @@ def test_an_unclaimed_failure_records_the_start_of_each_attempt() -> None:
         "BlockStarted",
         {"block": "call", "attempt": 2, "worker": "w", "at": at(5)},
     )
+
+
+def test_an_unclaimed_start_is_kept_between_scheduling_and_the_result() -> None:
+    """A worker's clock may be off: its start never precedes the scheduling or follows
+    the result."""
+    early = start_run(definition(PREP), input=INPUT, now=at(10))
+    drain(early)
+    assert early.complete_block("prep", 1, {}, [], at(12), Unclaimed("w", at(3))) is True
+    assert drain(early)[0] == (
+        "BlockStarted",
+        {"block": "prep", "attempt": 1, "worker": "w", "at": at(10)},
+    )
+    late = start_run(definition(PREP), input=INPUT, now=at(10))
+    drain(late)
+    assert late.complete_block("prep", 1, {}, [], at(12), Unclaimed("w", at(20))) is True
+    assert drain(late)[0][1]["at"] == at(12)

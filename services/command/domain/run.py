@@ -225,7 +225,7 @@ class Run(RunScheduling):
     ) -> bool:
         if self.status in TERMINAL or not self._is_current(block, attempt, RUNNING_BLOCK):
             return False
-        self._start_unclaimed(block, attempt, unclaimed)
+        self._start_unclaimed(block, attempt, unclaimed, now)
         self._complete_block(block=block, attempt=attempt, output=output, logs=logs, at=now)
         self.advance(now)
         return True
@@ -243,18 +243,22 @@ class Run(RunScheduling):
     ) -> bool:
         if self.status in TERMINAL or not self._is_current(block, attempt, RUNNING_BLOCK):
             return False
-        self._start_unclaimed(block, attempt, unclaimed)
+        self._start_unclaimed(block, attempt, unclaimed, now)
         self._settle_failure(block, attempt, error_type, message, retryable, logs, now)
         self.advance(now)
         return True
 
-    def _start_unclaimed(self, block: str, attempt: int, unclaimed: Unclaimed | None) -> None:
+    def _start_unclaimed(
+        self, block: str, attempt: int, unclaimed: Unclaimed | None, now: datetime
+    ) -> None:
         """A pure block's result comes without a claim: its start is recorded first (the
         log and timings read the same as for a claimed attempt)."""
-        if unclaimed is not None and self.blocks[block].get("worker") is None:
-            self._start_block(
-                block=block, attempt=attempt, worker=unclaimed.worker, at=unclaimed.at
-            )
+        state = self.blocks[block]
+        if unclaimed is None or state.get("worker") is not None:
+            return
+        # The worker's clock is not ours: its start is kept between scheduling and now.
+        at = min(max(unclaimed.at, state.get("scheduled_at") or unclaimed.at), now)
+        self._start_block(block=block, attempt=attempt, worker=unclaimed.worker, at=at)
 
     def fire_timer(self, block: str, attempt: int, purpose: str, now: datetime) -> bool:
         if purpose == RUN_TIMEOUT:

@@ -132,7 +132,9 @@ class RunState(Aggregate):
         at: datetime,
     ) -> None:
         # `worker` is None until the attempt is started (claimed, or reported unclaimed).
-        self.blocks[block].update(status=RUNNING_BLOCK, attempt=attempt, timer=None, worker=None)
+        self.blocks[block].update(
+            status=RUNNING_BLOCK, attempt=attempt, timer=None, worker=None, scheduled_at=at
+        )
 
     @event("BlockStarted")
     def _start_block(self, block: str, attempt: int, worker: str, at: datetime) -> None:

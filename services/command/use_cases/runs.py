@@ -190,9 +190,7 @@ def unclaimed(cmd: c.CompleteBlock | c.FailBlock, now: datetime) -> Unclaimed | 
     """The start of an attempt a worker ran without claiming it (a pure block)."""
     if cmd.worker is None:
         return None
-    # A worker's clock is not ours: a start "after" the result is taken as the result's time.
-    started = min(cmd.started_at, now) if cmd.started_at else now
-    return Unclaimed(cmd.worker, started)
+    return Unclaimed(cmd.worker, cmd.started_at or now)
 
 
 def fire_timer(uow: UnitOfWork, tenant: str, cmd: c.FireTimer, now: datetime) -> dict[str, Any]:
