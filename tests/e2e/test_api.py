@@ -10,7 +10,7 @@ import nats
 import pytest
 
 from contracts import subjects
-from tests.e2e.stack import Stack
+from tests.e2e.stack import Stack, wait_until
 from tests.support.builders import diamond
 
 pytestmark = pytest.mark.parametrize("stack", ["sqlite"], indirect=True)
@@ -29,6 +29,8 @@ def error_of(response: object) -> tuple[int, str]:
 def test_bad_input_is_refused_with_the_error_body_and_writes_nothing(stack: Stack) -> None:
     name = f"bad-{uuid.uuid4().hex[:8]}"
     stack.put_workflow(name, diamond())
+    # Counted once the read models show the workflow (the save is not read-your-writes here).
+    wait_until(lambda: stack.http.get(f"/v1/workflows/{name}").status_code == 200 or None)
     before = stack.http.get("/v1/workflows").json()["total"]
     headers = {"content-type": "application/json"}
     cases = {
