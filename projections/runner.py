@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 import anyio.to_thread
+from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -44,10 +45,13 @@ class Projector:
                 messages = await sub.fetch(self.batch, timeout=1)
             except (NatsTimeoutError, TimeoutError):
                 continue
-            envelopes = [Envelope.model_validate_json(m.data) for m in messages]
-            self.position = await anyio.to_thread.run_sync(self.store.apply_batch, envelopes)
+            await self._apply(messages)
             # Acknowledge the batch as one: the last ack covers nothing else, so ack each.
             await asyncio.gather(*(m.ack() for m in messages))
+
+    async def _apply(self, messages: list[Msg]) -> None:
+        envelopes = [Envelope.model_validate_json(m.data) for m in messages]
+        self.position = await anyio.to_thread.run_sync(self.store.apply_batch, envelopes)
 
     # ----- events acknowledged that the read store lost -------------------------------
 
@@ -89,8 +93,7 @@ class Projector:
         try:
             while True:
                 messages = await sub.fetch(self.batch, timeout=5)
-                envelopes = [Envelope.model_validate_json(m.data) for m in messages]
-                self.position = await anyio.to_thread.run_sync(self.store.apply_batch, envelopes)
+                await self._apply(messages)
                 if messages[-1].metadata.sequence.stream >= delivered:
                     break
         finally:

@@ -9,6 +9,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.command.aggregate_cache import DEFAULT_SIZE
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FL_", extra="ignore")
@@ -33,7 +35,7 @@ class Settings(BaseSettings):
 
     command_batch_max: int = 512
     # Aggregates the command service keeps in memory between commands (0: none).
-    aggregate_cache_size: int = 4096
+    aggregate_cache_size: int = DEFAULT_SIZE
     # Commands handled at once by one command service (they share group commits).
     command_max_in_flight: int = 512
     lease_ttl_seconds: float = 6.0

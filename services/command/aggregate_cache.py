@@ -13,9 +13,14 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate
+if TYPE_CHECKING:  # Settings reads DEFAULT_SIZE: importing this stays light.
+    from eventsourcing.domain import Aggregate
+
+# Enough for every run open at once in a busy command service; each is a few KiB.
+DEFAULT_SIZE = 4096
 
 
 class AggregateCache:

@@ -21,7 +21,7 @@ from eventsourcing.persistence import IntegrityError
 from contracts import commands as c
 from contracts.errors import ErrorBody, ErrorType, FlowledgerError
 from contracts.replies import Accepted, Reply
-from services.command.aggregate_cache import AggregateCache
+from services.command.aggregate_cache import DEFAULT_SIZE, AggregateCache
 from services.command.domain.idempotency import IdempotencyRecord, idempotency_id
 from services.command.unit_of_work import UnitOfWork
 from services.command.use_cases import HANDLERS
@@ -29,8 +29,6 @@ from services.command.use_cases import HANDLERS
 log = logging.getLogger(__name__)
 
 MAX_CONFLICT_RETRIES = 8
-# Aggregates kept in memory between batches (see aggregate_cache).
-DEFAULT_CACHE_SIZE = 4096
 
 
 class FlowledgerApplication(Application[UUID]):
@@ -62,7 +60,7 @@ class CommandProcessor:
         self,
         app: FlowledgerApplication,
         clock: Callable[[], datetime],
-        cache_size: int = DEFAULT_CACHE_SIZE,
+        cache_size: int = DEFAULT_SIZE,
     ) -> None:
         self.app = app
         self.clock = clock

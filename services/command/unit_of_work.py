@@ -22,7 +22,7 @@ class UnitOfWork:
     """Aggregates loaded and changed while deciding one batch."""
 
     app: Application[UUID]
-    cache: AggregateCache = field(default_factory=lambda: AggregateCache(0))
+    cache: AggregateCache
     loaded: dict[UUID, Aggregate | None] = field(default_factory=dict)
     # Taken from the cache, not the store: may be stale until saved or checked (`stale`).
     from_cache: set[UUID] = field(default_factory=set)
