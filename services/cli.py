@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -63,7 +64,19 @@ def run_role(name: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stdout,
     )
-    asyncio.run(_serve(_role(name), load_settings()))
+    role = _role(name)
+    tune_garbage_collector()
+    asyncio.run(_serve(role, load_settings()))
+
+
+def tune_garbage_collector() -> None:
+    """Fewer, cheaper collections on the hot paths (they were 6-9 % of a service's CPU).
+
+    Everything imported so far lives as long as the process: frozen, full collections
+    skip it. A larger first threshold collects the many short-lived objects of each
+    message (dicts, events, futures) less often; cycles among them are still found."""
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
 
 
 def run_dev() -> int:

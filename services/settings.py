@@ -36,8 +36,9 @@ class Settings(BaseSettings):
     command_batch_max: int = 512
     # Aggregates the command service keeps in memory between commands (0: none).
     aggregate_cache_size: int = DEFAULT_SIZE
-    # Commands handled at once by one command service (they share group commits).
-    command_max_in_flight: int = 512
+    # Commands one command service holds waiting for a commit (they share group commits);
+    # past this it stops taking more off the bus until a batch is saved.
+    command_max_in_flight: int = 4096
     lease_ttl_seconds: float = 6.0
     relay_poll_seconds: float = 0.05
 

@@ -41,13 +41,12 @@ async def run_command_service(settings: Settings, stop: asyncio.Event) -> None:
         CommandProcessor(app, utc_now, settings.aggregate_cache_size),
         settings.command_batch_max,
         on_commit=relay.wake.set,
+        max_pending=settings.command_max_in_flight,
     )
     broker = NatsBroker(
         settings.nats_url, logger=None, max_reconnect_attempts=-1, apply_types=False
     )
-    register_command_handlers(
-        broker, committer, settings.max_body_bytes, settings.command_max_in_flight
-    )
+    register_command_handlers(broker, committer, settings.max_body_bytes)
     lease = bus.Lease(
         await bus.leases(js, settings.lease_ttl_seconds),
         subjects.RELAY_LEASE_KEY,

@@ -2,22 +2,26 @@
 
 The event store is synchronous, so batches are decided and saved in one worker thread,
 one at a time; under load each transaction carries many commands (STACK-FACTS: group
-commits are the lever for throughput).
+commits are the lever for throughput). A command's answer goes out only after its batch
+is committed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import anyio.to_thread
 
 from contracts.commands import Command
+from contracts.errors import ErrorBody, ErrorType
 from contracts.replies import Reply
 from services.command.application import CommandProcessor, Envelope
 
 log = logging.getLogger(__name__)
+
+Respond = Callable[[Reply], Awaitable[None]]
 
 
 class GroupCommitter:
@@ -26,11 +30,15 @@ class GroupCommitter:
         processor: CommandProcessor,
         max_batch: int,
         on_commit: Callable[[], None] = lambda: None,
+        max_pending: int = 4096,
     ) -> None:
         self.processor = processor
         self.max_batch = max_batch
         self.on_commit = on_commit
-        self._queue: asyncio.Queue[tuple[Envelope, asyncio.Future[Reply]]] = asyncio.Queue()
+        # Bounded: a producer faster than the store waits here instead of growing memory.
+        self._queue: asyncio.Queue[tuple[Envelope, Respond | asyncio.Future[Reply]]] = (
+            asyncio.Queue(max_pending)
+        )
         self._task: asyncio.Task[None] | None = None
         self._limiter = anyio.CapacityLimiter(1)
 
@@ -45,9 +53,14 @@ class GroupCommitter:
     async def submit(
         self, tenant: str, command: Command, idempotency: tuple[str, str] | None = None
     ) -> Reply:
+        """Queue a command and wait for its reply (raises if the store is unreachable)."""
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         await self._queue.put((Envelope(tenant, command, idempotency), future))
         return await future
+
+    async def enqueue(self, envelope: Envelope, respond: Respond) -> None:
+        """Queue a command; `respond` gets its reply once committed (waits only while full)."""
+        await self._queue.put((envelope, respond))
 
     async def _run(self) -> None:
         while True:
@@ -61,11 +74,30 @@ class GroupCommitter:
                 )
             except Exception as exc:  # The store is down: fail these, keep serving.
                 log.exception("saving a batch of %d commands failed", len(batch))
-                for _, future in items:
-                    if not future.done():
-                        future.set_exception(exc)
+                unavailable = ErrorBody.of(
+                    ErrorType.UNAVAILABLE, "the event store is unavailable; retry"
+                )
+                await self._answer(items, [unavailable] * len(items), exc)
                 continue
-            for (_, future), reply in zip(items, replies, strict=True):
-                if not future.done():
-                    future.set_result(reply)
             self.on_commit()
+            await self._answer(items, replies)
+
+    async def _answer(
+        self,
+        items: list[tuple[Envelope, Respond | asyncio.Future[Reply]]],
+        replies: list[Reply],
+        failure: Exception | None = None,
+    ) -> None:
+        for (_, waiter), reply in zip(items, replies, strict=True):
+            if isinstance(waiter, asyncio.Future):
+                if waiter.done():
+                    continue
+                if failure is not None:
+                    waiter.set_exception(failure)
+                else:
+                    waiter.set_result(reply)
+                continue
+            try:
+                await waiter(reply)
+            except Exception:  # The requester is gone or NATS is down: it will retry.
+                log.warning("could not send a command's reply", exc_info=True)

@@ -1,18 +1,20 @@
 """Request/reply on `fl.cmd.<tenant>.<aggregate>.<command>`, queue group `command`.
 
 Parses and validates the command at the edge (bad input never reaches the store), then
-hands it to the group committer and answers with its reply.
+hands it to the group committer, which answers once the command's batch is committed.
+The handler itself never waits for a commit: it runs one message after another, with no
+task per message (FastStream's concurrent consumption cost more CPU than the command).
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from faststream.nats import NatsBroker
+from nats.aio.msg import Msg
 from pydantic import ValidationError
 
 from contracts import subjects
@@ -27,10 +29,8 @@ from contracts.commands import (
 )
 from contracts.errors import ErrorBody, ErrorType
 from contracts.replies import Reply
-from services.command.application import request_hash
+from services.command.application import Envelope, request_hash
 from services.command.committer import GroupCommitter
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -40,12 +40,17 @@ class Incoming:
     subject: str
     body: bytes
     idempotency_key: str | None
+    raw: Msg
+
+    async def respond(self, reply: Reply) -> None:
+        if self.raw.reply:  # A fire-and-forget publish wants no answer.
+            await self.raw.respond(reply.model_dump_json().encode())
 
 
 async def _incoming(message: Any, original: Any = None) -> Incoming:
     raw = message.raw_message
     key = (raw.headers or {}).get(subjects.IDEMPOTENCY_HEADER)
-    return Incoming(raw.subject, bytes(message.body), key)
+    return Incoming(raw.subject, bytes(message.body), key, raw)
 
 
 def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
@@ -55,13 +60,10 @@ def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
     ]
 
 
-async def dispatch(
-    committer: GroupCommitter,
-    subject: str,
-    body: bytes,
-    max_bytes: int,
-    idempotency_key: str | None = None,
-) -> Reply:
+def parse_command(
+    subject: str, body: bytes, max_bytes: int, idempotency_key: str | None = None
+) -> Envelope | ErrorBody:
+    """The command a request carries, with its generated ids; or why it is refused."""
     try:
         tenant, aggregate, name = subjects.parse_command_subject(subject)
         subjects.check_token(tenant, "tenant")
@@ -101,28 +103,25 @@ async def dispatch(
         command.id = uuid.uuid4().hex
     if isinstance(command, TriggerSchedule) and command.run_id is None:
         command.run_id = f"{command.id}-manual-{uuid.uuid4().hex[:12]}"
-    try:
-        return await committer.submit(tenant, command, idempotency)
-    except Exception:
-        log.exception("event store unavailable")
-        return ErrorBody.of(ErrorType.UNAVAILABLE, "the event store is unavailable; retry")
+    return Envelope(tenant, command, idempotency)
 
 
 def register_command_handlers(
-    broker: NatsBroker, committer: GroupCommitter, max_bytes: int, max_in_flight: int
+    broker: NatsBroker, committer: GroupCommitter, max_bytes: int
 ) -> None:
-    # Many handlers at once: each waits for its batch to commit, and only commands that
-    # wait together can share a transaction (group commit).
     # The broker is built with apply_types=False: no dependency injection per message
     # (it cost more CPU than deciding the command); the decoder hands over what is needed.
+    # no_reply: the committer answers, after the commit.
     @broker.subscriber(
         subjects.command_wildcard(),
         queue=subjects.COMMAND_QUEUE_GROUP,
         decoder=_incoming,
-        max_workers=max_in_flight,
+        no_reply=True,
     )
-    async def handle_command(request: Incoming) -> dict[str, Any]:
-        reply = await dispatch(
-            committer, request.subject, request.body, max_bytes, request.idempotency_key
-        )
-        return reply.model_dump(mode="json")
+    async def handle_command(request: Incoming) -> None:
+        parsed = parse_command(request.subject, request.body, max_bytes, request.idempotency_key)
+        if isinstance(parsed, ErrorBody):
+            await request.respond(parsed)
+        else:
+            # Waits only while the committer is full: the subscription then buffers.
+            await committer.enqueue(parsed, request.respond)
