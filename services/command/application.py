@@ -16,7 +16,7 @@ from datetime import datetime
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, Recording
 
 from contracts import commands as c
 from contracts.errors import ErrorBody, ErrorType, FlowledgerError
@@ -35,6 +35,12 @@ class FlowledgerApplication(Application[UUID]):
     """The event store of every aggregate; the notification log feeds the relay."""
 
     name = "flowledger"
+    # Told what every save recorded, once committed (the relay's in-memory hand-over).
+    on_saved: Callable[[list[Recording[UUID]]], None] | None = None
+
+    def _notify(self, recordings: list[Recording[UUID]]) -> None:
+        if self.on_saved is not None:
+            self.on_saved(recordings)
 
 
 @dataclass(frozen=True)

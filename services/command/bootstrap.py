@@ -37,6 +37,7 @@ async def run_command_service(settings: Settings, stop: asyncio.Event) -> None:
     js = nc.jetstream()
     await bus.ensure_streams(js)
     relay = OutboxRelay(app, js, settings.relay_poll_seconds)
+    app.on_saved = relay.remember
     committer = GroupCommitter(
         CommandProcessor(app, utc_now, settings.aggregate_cache_size),
         settings.command_batch_max,

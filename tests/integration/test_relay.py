@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import nats
 import pytest
@@ -118,3 +119,41 @@ async def test_only_one_relay_holds_the_lease(js: JetStreamContext) -> None:
     assert await first.renew()
     await first.release()
     assert await second.acquire()
+
+
+async def test_events_handed_over_in_memory_are_published_as_decoded_ones(
+    js: JetStreamContext, store_url: str
+) -> None:
+    """What this process just saved is relayed without decoding it again; the messages
+    are the same as a relay that reads everything back from the store builds."""
+    app = build_application(store_url)
+    relay = OutboxRelay(app, js)
+    app.on_saved = relay.remember
+    decoded = 0
+    decode = app.mapper.to_domain_event
+
+    def counting_decode(stored: Any) -> Any:
+        nonlocal decoded
+        decoded += 1
+        return decode(stored)
+
+    app.mapper.to_domain_event = counting_decode  # type: ignore[method-assign]
+    task = asyncio.create_task(relay.run())
+    try:
+        async with asyncio.timeout(10):
+            while not relay._running:
+                await asyncio.sleep(0.01)
+        last = write_runs(app, 20)
+        async with asyncio.timeout(20):
+            while relay.published_position < last:
+                await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert decoded < last / 2, "remembered events were decoded again"
+    assert await stream_positions(js) == list(range(1, last + 1))
+    app.mapper.to_domain_event = decode  # type: ignore[method-assign]
+    fresh = OutboxRelay(app, js)
+    for seq, notification in enumerate(app.recorder.select_notifications(1, last), start=1):
+        msg = await js.get_msg(subjects.EVENTS_STREAM, seq)
+        assert msg.data == fresh._messages(notification)[-1][1]
