@@ -371,9 +371,14 @@ class Envelope(BaseModel):
     _parsed: EventData | None = PrivateAttr(default=None)
 
     def parsed(self) -> EventData:
-        if self._parsed is None:
-            self._parsed = EVENT_TYPES[self.type].model_validate(self.data)
-        return self._parsed
+        # Straight from the private dict: pydantic's own lookup of a private attribute
+        # probes it with hasattr and cost more than the read models' work on the event.
+        private = self.__pydantic_private__
+        assert private is not None  # Set up with the model: it has a private attribute.
+        found: EventData | None = private.get("_parsed")
+        if found is None:
+            found = private["_parsed"] = EVENT_TYPES[self.type].model_validate(self.data)
+        return found
 
 
 class Task(BaseModel):

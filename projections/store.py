@@ -9,6 +9,7 @@ with a `table`, a `key(envelope)` (its row's primary key, or None) and a pure
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qs, urlparse, urlunparse
 
+import msgspec
 from sqlalchemy import (
     Column,
     Connection,
@@ -70,6 +72,16 @@ Row = dict[str, Any]
 Key = tuple[Any, ...]
 
 
+def to_json(value: Any) -> str:
+    """JSON columns' text: msgspec is several times faster than the json module (the
+    projector's JSON columns were a tenth of its CPU); what it cannot encode (an int
+    past 64 bits, say) goes through the json module, as before."""
+    try:
+        return msgspec.json.encode(value).decode()
+    except (TypeError, OverflowError, msgspec.EncodeError):
+        return json.dumps(value)
+
+
 def create_read_engine(url: str) -> Engine:
     """`sqlite:///path` or `postgresql://…[?schema=name]` (a schema per test, say)."""
     parsed = urlparse(url)
@@ -78,7 +90,9 @@ def create_read_engine(url: str) -> Engine:
         if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            f"sqlite:///{path}", connect_args={"timeout": 30, "check_same_thread": False}
+            f"sqlite:///{path}",
+            connect_args={"timeout": 30, "check_same_thread": False},
+            json_serializer=to_json,
         )
 
         @event.listens_for(engine, "connect")
@@ -92,7 +106,13 @@ def create_read_engine(url: str) -> Engine:
     schema = parse_qs(parsed.query).get("schema", [None])[0]
     plain = urlunparse(parsed._replace(scheme="postgresql+psycopg", query=""))
     connect_args = {"options": f"-csearch_path={schema}"} if schema else {}
-    engine = create_engine(plain, connect_args=connect_args, pool_size=5, max_overflow=10)
+    engine = create_engine(
+        plain,
+        connect_args=connect_args,
+        pool_size=5,
+        max_overflow=10,
+        json_serializer=to_json,
+    )
     if schema:
         with create_engine(plain, poolclass=NullPool).begin() as conn:
             conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))

@@ -4,6 +4,7 @@ only records. `run.Run` adds the commands and decisions on top.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import datetime
 from typing import Any
@@ -33,8 +34,11 @@ RUN_TIMEOUT = "run_timeout"
 _RUN_NAMESPACE = uuid.UUID("0b5b8c3e-4c1a-4f7e-9d62-3c1f1e7a2a11")
 
 
+@functools.lru_cache(maxsize=16_384)
 def run_aggregate_id(tenant: str, run_id: str) -> uuid.UUID:
-    """Run ids are unique per tenant; the aggregate id is derived from both."""
+    """Run ids are unique per tenant; the aggregate id is derived from both.
+
+    Cached: every command of a run derives it again, and uuid5 is slow Python."""
     return uuid.uuid5(_RUN_NAMESPACE, f"{tenant}/{run_id}")
 
 

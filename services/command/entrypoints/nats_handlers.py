@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from faststream import AckPolicy
 from faststream.nats import NatsBroker
 from nats.aio.msg import Msg
 from pydantic import ValidationError
@@ -111,12 +112,14 @@ def register_command_handlers(
 ) -> None:
     # The broker is built with apply_types=False: no dependency injection per message
     # (it cost more CPU than deciding the command); the decoder hands over what is needed.
-    # no_reply: the committer answers, after the commit.
+    # no_reply: the committer answers, after the commit. A core request has nothing to
+    # acknowledge: MANUAL spares FastStream's acknowledgement middleware per message.
     @broker.subscriber(
         subjects.command_wildcard(),
         queue=subjects.COMMAND_QUEUE_GROUP,
         decoder=_incoming,
         no_reply=True,
+        ack_policy=AckPolicy.MANUAL,
     )
     async def handle_command(request: Incoming) -> None:
         parsed = parse_command(request.subject, request.body, max_bytes, request.idempotency_key)
