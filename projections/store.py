@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,8 +164,14 @@ def _statements(table: Table) -> _Statements:
 
 
 class ReadStore:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, cached_rows: int = 4096) -> None:
         self.engine = engine
+        # Rows as this process last wrote them, per table, so the next batch about the
+        # same runs need not read them back. Trusted only while nobody else writes: the
+        # store's position must still be the one this process wrote last.
+        self._rows: dict[str, OrderedDict[Key, Row | None]] = {}
+        self._cached_rows = cached_rows
+        self._cached_at: int | None = None
 
     def position(self) -> int:
         with self.engine.connect() as conn:
@@ -172,33 +179,65 @@ class ReadStore:
 
     def apply_batch(self, envelopes: Sequence[Envelope]) -> int:
         """Apply the events not yet applied; return the position reached."""
-        with self.engine.begin() as conn:
-            done = read_position(conn)
-            fresh = sorted((e for e in envelopes if e.position > done), key=lambda e: e.position)
-            if not fresh:
-                return done
-            for model in READ_MODELS:
-                keys = {k for e in fresh if (k := model.key(e))}
-                # Append-only models never update a row, and a redelivered event is already
-                # filtered out by position: there is nothing to load.
-                append_only = getattr(model, "APPEND_ONLY", False)
-                before = dict.fromkeys(keys) if append_only else self._load(conn, model.table, keys)
-                after = dict(before)
-                for envelope in fresh:
-                    key = model.key(envelope)
-                    if key is not None:
-                        after[key] = model.apply(after.get(key), envelope)
-                self._store(conn, model.table, before, after)
-                if model is runs:
-                    self._count_runs(conn, before, after)
-            self._save_position(conn, fresh[-1].position, first=done == 0)
-            return fresh[-1].position
+        written: list[tuple[Table, dict[Key, Row | None]]] = []
+        try:
+            with self.engine.begin() as conn:
+                done = read_position(conn)
+                if done != self._cached_at:  # Written by someone else, or never by us.
+                    self._rows.clear()
+                fresh = sorted(
+                    (e for e in envelopes if e.position > done), key=lambda e: e.position
+                )
+                if not fresh:
+                    return done
+                for model in READ_MODELS:
+                    keys = {k for e in fresh if (k := model.key(e))}
+                    if not keys:
+                        continue
+                    # Append-only models never update a row, and a redelivered event is
+                    # already filtered out by position: there is nothing to load.
+                    append_only = getattr(model, "APPEND_ONLY", False)
+                    before = (
+                        dict.fromkeys(keys) if append_only else self._load(conn, model.table, keys)
+                    )
+                    after = dict(before)
+                    for envelope in fresh:
+                        key = model.key(envelope)
+                        if key is not None:
+                            after[key] = model.apply(after.get(key), envelope)
+                    self._store(conn, model.table, before, after)
+                    if model is runs:
+                        self._count_runs(conn, before, after)
+                    if not append_only:
+                        written.append((model.table, after))
+                reached = fresh[-1].position
+                self._save_position(conn, reached, first=done == 0)
+        except BaseException:
+            self._rows.clear()
+            self._cached_at = None
+            raise
+        # Committed: these rows are now what the store holds.
+        for table, rows in written:
+            self._remember(table, rows)
+        self._cached_at = reached
+        return reached
+
+    def _remember(self, table: Table, rows: dict[Key, Row | None]) -> None:
+        cached = self._rows.setdefault(table.name, OrderedDict())
+        for key, row in rows.items():
+            cached[key] = row
+            cached.move_to_end(key)
+        while len(cached) > self._cached_rows:
+            cached.popitem(last=False)
 
     def _load(self, conn: Connection, table: Table, keys: set[Key]) -> dict[Key, Row | None]:
-        rows: dict[Key, Row | None] = dict.fromkeys(keys)
+        cached: dict[Key, Row | None] = self._rows.get(table.name) or {}
+        rows: dict[Key, Row | None] = {k: cached[k] for k in keys if k in cached}
+        missing = [k for k in keys if k not in rows]
+        rows.update(dict.fromkeys(missing))
         statements = _statements(table)
         names = statements.key_names
-        ordered = list(keys) if len(names) > 1 else [key[0] for key in keys]
+        ordered = missing if len(names) > 1 else [key[0] for key in missing]
         for start in range(0, len(ordered), 200):
             chunk = ordered[start : start + 200]
             for row in conn.execute(statements.select_keys, {"keys": chunk}).mappings():
@@ -258,6 +297,9 @@ class ReadStore:
                         tenant=tenant, workflow=workflow, status=status, count=delta
                     )
                 )
+            elif delta < 0:
+                # No row for a status no run is in, as a rebuild (one batch) would have it.
+                conn.execute(table.delete().where(where, table.c.count == 0))
 
     def _save_position(self, conn: Connection, reached: int, first: bool) -> None:
         where = positions.c.name == PROJECTION

@@ -4,20 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from nats.js import JetStreamContext
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from contracts import subjects
+from contracts.commands import CompleteBlock, PutWorkflow, StartRun
 from contracts.events import Envelope
+from contracts.replies import Accepted
 from projections.runner import Projector
 from projections.store import ReadStore, create_read_engine, create_tables
 from projections.tables import metadata
 from services.command.adapters.relay import OutboxRelay
+from services.command.application import CommandProcessor
+from services.command.application import Envelope as CommandEnvelope
 from services.command.bootstrap import build_application
 from tests.integration.test_relay import relay_until, write_runs
+from tests.support.builders import definition, diamond
 
 pytestmark = pytest.mark.anyio
 
@@ -51,11 +58,15 @@ async def project_until(projector: Projector, position: int, timeout: float = 20
         await asyncio.gather(task, return_exceptions=True)
 
 
-@pytest.fixture
-def read_store(store_url: str) -> ReadStore:
-    engine = create_read_engine(store_url)
+def open_read_store(url: str) -> ReadStore:
+    engine = create_read_engine(url)
     create_tables(engine)
     return ReadStore(engine)
+
+
+@pytest.fixture
+def read_store(store_url: str) -> ReadStore:
+    return open_read_store(store_url)
 
 
 async def test_redelivered_events_change_nothing(
@@ -128,3 +139,83 @@ async def test_events_acknowledged_then_lost_by_the_read_store_are_applied_again
     projector = Projector(js, read_store)
     await projector.reapply_acknowledged()
     assert projector.position == 0 and snapshot(read_store) == before
+
+
+def write_one_run_through_two_blocks(app: Any) -> int:
+    """A diamond run whose `prepare` and `double` complete: many events on one row."""
+    processor = CommandProcessor(app, lambda: datetime.now(UTC))
+    now = datetime.now(UTC)
+    replies = processor.process(
+        [
+            CommandEnvelope("t1", PutWorkflow(name="wf", definition=definition(diamond()))),
+            CommandEnvelope("t1", StartRun(workflow="wf", id="r1", input={"n": 2})),
+        ]
+    )
+    for block, output in (("prepare", {"n": 2}), ("double", 2)):
+        replies += processor.process(
+            [
+                CommandEnvelope(
+                    "t1",
+                    CompleteBlock(
+                        run_id="r1",
+                        block=block,
+                        attempt=1,
+                        output=output,
+                        worker="w1",
+                        started_at=now,
+                    ),
+                )
+            ]
+        )
+    assert all(isinstance(r, Accepted) for r in replies), replies
+    return max(r.position for r in replies if isinstance(r, Accepted))
+
+
+async def test_rows_kept_between_batches_are_not_read_again(
+    js: JetStreamContext, store_url: str, tmp_path: Path
+) -> None:
+    app = build_application(store_url)
+    last = write_one_run_through_two_blocks(app)
+    await relay_until(OutboxRelay(app, js), last)
+    envelopes = await all_envelopes(js)
+    store = open_read_store(store_url)
+    selects_on_runs = 0
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        nonlocal selects_on_runs
+        if statement.lstrip().upper().startswith("SELECT") and "FROM runs" in statement:
+            selects_on_runs += 1
+
+    event.listen(store.engine, "before_cursor_execute", count)
+    for envelope in envelopes:  # One event per batch, as a projector keeping up sees them.
+        store.apply_batch([envelope])
+    run_events = sum(1 for e in envelopes if e.aggregate == "run")
+    assert run_events > 5
+    assert selects_on_runs == 1, "only the run's first event looks for its row"
+    rebuilt = open_read_store(f"sqlite:///{tmp_path / 'rebuilt.db'}")
+    rebuilt.apply_batch(envelopes)
+    assert snapshot(store) == snapshot(rebuilt)
+
+
+async def test_rows_another_writer_changed_are_read_again(
+    js: JetStreamContext, tmp_path: Path
+) -> None:
+    """Two projectors on one read store (a lease lost and taken over): the one that comes
+    back must not write rows from what it kept before the other wrote."""
+    app = build_application(f"sqlite:///{tmp_path / 'events.db'}")
+    last = write_one_run_through_two_blocks(app)
+    await relay_until(OutboxRelay(app, js), last)
+    envelopes = await all_envelopes(js)
+    url = f"sqlite:///{tmp_path / 'read.db'}"
+    first, second = open_read_store(url), open_read_store(url)
+    taken_over = next(
+        i
+        for i, e in enumerate(envelopes)
+        if e.type == "BlockScheduled" and e.data["block"] == "double"
+    )
+    first.apply_batch(envelopes[:taken_over])
+    second.apply_batch([envelopes[taken_over]])
+    first.apply_batch(envelopes[taken_over + 1 :])
+    rebuilt = open_read_store(f"sqlite:///{tmp_path / 'rebuilt.db'}")
+    rebuilt.apply_batch(envelopes)
+    assert snapshot(first) == snapshot(rebuilt)
