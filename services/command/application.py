@@ -129,7 +129,7 @@ class CommandProcessor:
         # same batch answers with the first's position.
         first_of_key: dict[str, list[tuple[UUID, int]]] = {}
         for item in batch:
-            before = uow.pending_counts()
+            uow.begin_command()
             savepoint = uow.savepoint() if item.command.ALL_OR_NOTHING else None
             try:
                 reply, repeat = self._decide_one(uow, item, now)
@@ -139,7 +139,7 @@ class CommandProcessor:
                     uow.rollback(savepoint)
                 replies.append(exc.body())
                 repeat = False
-            events = uow.events_since(before)
+            events = uow.produced()
             if item.idempotency is not None:
                 key = item.idempotency[0]
                 events = first_of_key.get(key, []) if repeat else events

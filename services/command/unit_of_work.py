@@ -26,6 +26,10 @@ class UnitOfWork:
     loaded: dict[UUID, Aggregate | None] = field(default_factory=dict)
     # Taken from the cache, not the store: may be stale until saved or checked (`stale`).
     from_cache: set[UUID] = field(default_factory=set)
+    # The aggregates the current command touched, with their pending events' count when
+    # it first did: its events are those added since (`produced`). Kept per command so
+    # that finding them does not walk every aggregate of a large batch, per command.
+    marks: dict[UUID, int] = field(default_factory=dict)
 
     def get(self, cls: type[A], aggregate_id: UUID) -> A | None:
         if aggregate_id not in self.loaded:
@@ -39,9 +43,15 @@ class UnitOfWork:
                 except AggregateNotFoundError:
                     self.loaded[aggregate_id] = None
         found = self.loaded[aggregate_id]
+        if aggregate_id not in self.marks:
+            self.marks[aggregate_id] = len(found.pending_events) if found is not None else 0
         return found if isinstance(found, cls) else None
 
     def add(self, aggregate: Aggregate) -> None:
+        if self.loaded.get(aggregate.id) is not aggregate:
+            self.marks[aggregate.id] = 0  # A new object: every event it holds is this command's.
+        else:
+            self.marks.setdefault(aggregate.id, len(aggregate.pending_events))
         self.loaded[aggregate.id] = aggregate
 
     def save_last(self, aggregate: Aggregate) -> None:
@@ -58,16 +68,17 @@ class UnitOfWork:
         self.cache.evict(i for i in self.loaded if i not in savepoint)
         self.loaded = savepoint
 
-    def pending_counts(self) -> dict[UUID, int]:
-        return {i: len(a.pending_events) for i, a in self.loaded.items() if a is not None}
+    def begin_command(self) -> None:
+        """The next command starts: what it produces is counted from here."""
+        self.marks = {}
 
-    def events_since(self, counts: dict[UUID, int]) -> list[tuple[UUID, int]]:
-        """(aggregate id, version) of every event added since `counts` was taken."""
+    def produced(self) -> list[tuple[UUID, int]]:
+        """(aggregate id, version) of every event the current command added."""
         return [
             (event.originator_id, event.originator_version)
-            for i, a in self.loaded.items()
-            if a is not None
-            for event in a.pending_events[counts.get(i, 0) :]
+            for i, mark in self.marks.items()
+            if (a := self.loaded.get(i)) is not None
+            for event in a.pending_events[mark:]
         ]
 
     def changed(self) -> list[Aggregate]:
