@@ -37,6 +37,14 @@ def worker_durable(queue: str) -> str:
     return f"worker-{queue}"
 
 
+# JetStream's own API (a pull consumer's "next messages" request goes here).
+JETSTREAM_API_PREFIX = "$JS.API"
+
+
+def pull_request_subject(stream: str, durable: str) -> str:
+    return f"{JETSTREAM_API_PREFIX}.CONSUMER.MSG.NEXT.{stream}.{durable}"
+
+
 # KV bucket that holds the leases (relay, projector).
 LEASES_BUCKET = "fl_leases"
 RELAY_LEASE_KEY = "relay"

@@ -6,7 +6,6 @@ import logging
 
 import anyio.to_thread
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
@@ -14,6 +13,7 @@ from nats.js.errors import NotFoundError
 from contracts import subjects
 from contracts.events import Envelope
 from projections.store import ReadStore
+from services.bus import PullConsumer
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +27,9 @@ class Projector:
 
     async def run(self) -> None:
         await self.reapply_acknowledged()
-        sub = await self.js.pull_subscribe(
-            subjects.event_wildcard(),
+        consumer = await PullConsumer(
+            self.js,
+            subject=subjects.event_wildcard(),
             durable=subjects.PROJECTOR_DURABLE,
             stream=subjects.EVENTS_STREAM,
             config=ConsumerConfig(
@@ -38,17 +39,19 @@ class Projector:
                 max_deliver=-1,
                 max_ack_pending=20_000,
             ),
-        )
-        while True:
-            try:
-                messages = await sub.fetch(self.batch, timeout=1)
-            except (NatsTimeoutError, TimeoutError):
-                continue
-            await self._apply(messages)
-            # Explicit acks: each message is acknowledged. One after another, not
-            # gathered: an ack only buffers a publish, and a task per ack cost more.
-            for message in messages:
-                await message.ack()
+        ).start()
+        try:
+            while True:
+                messages = await consumer.fetch(self.batch, gather_seconds=0.005)
+                if not messages:
+                    continue
+                await self._apply(messages)
+                # Explicit acks: each message is acknowledged. One after another, not
+                # gathered: an ack only buffers a publish, and a task per ack cost more.
+                for message in messages:
+                    await message.ack()
+        finally:
+            await consumer.stop()
 
     async def _apply(self, messages: list[Msg]) -> None:
         envelopes = [Envelope.model_validate_json(m.data) for m in messages]

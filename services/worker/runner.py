@@ -17,7 +17,6 @@ from typing import Any
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig
 
 from contracts import subjects
@@ -26,6 +25,7 @@ from contracts.commands import Command, CompleteBlock, FailBlock, StartBlock
 from contracts.errors import ErrorBody, ErrorType
 from contracts.events import Task
 from contracts.replies import Accepted, parse_reply
+from services import bus
 from services.worker.blocks import EXECUTORS, BlockContext, BlockError
 
 log = logging.getLogger(__name__)
@@ -56,8 +56,9 @@ class Worker:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def serve(self, queue: str) -> None:
-        sub = await self.js.pull_subscribe(
-            subjects.task_queue_filter(queue),
+        consumer = await bus.PullConsumer(
+            self.js,
+            subject=subjects.task_queue_filter(queue),
             durable=subjects.worker_durable(queue),
             stream=subjects.TASKS_STREAM,
             config=ConsumerConfig(
@@ -66,26 +67,27 @@ class Worker:
                 max_deliver=-1,
                 max_ack_pending=-1,
             ),
-        )
-        while True:
-            await self._slots.acquire()
-            free = 1
-            while free < 64 and not self._slots.locked():
+        ).start()
+        try:
+            while True:
                 await self._slots.acquire()
-                free += 1
-            messages = []
-            try:
-                messages = await sub.fetch(free, timeout=1)
-            except (NatsTimeoutError, TimeoutError):
-                pass
-            finally:
-                # Slots not used by a fetched task are given back, whatever happened.
-                for _ in range(free - len(messages)):
-                    self._slots.release()
-            for msg in messages:
-                task = asyncio.create_task(self._handle(msg))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                free = 1
+                while free < 64 and not self._slots.locked():
+                    await self._slots.acquire()
+                    free += 1
+                messages = []
+                try:
+                    messages = await consumer.fetch(free)
+                finally:
+                    # Slots not used by a fetched task are given back, whatever happened.
+                    for _ in range(free - len(messages)):
+                        self._slots.release()
+                for msg in messages:
+                    task = asyncio.create_task(self._handle(msg))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+        finally:
+            await consumer.stop()
 
     async def drain(self) -> None:
         await asyncio.gather(*self._tasks, return_exceptions=True)
