@@ -244,8 +244,7 @@ class OutboxRelay:
                     )
                 )
 
-        # Built from validated parts: validating the envelope again would only copy them.
-        envelope = Envelope.model_construct(
+        envelope = Envelope(
             id=event_id(domain_event.originator_id, domain_event.originator_version),
             type=event_type,
             occurred_at=domain_event.timestamp,

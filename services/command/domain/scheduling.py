@@ -69,9 +69,10 @@ def next_steps(
     nodes = list(nodes)
     current = dict(statuses)
     steps = Steps()
-    changed = True
-    while changed:
+    while True:
+        # A pass that skips nothing saw the final statuses: its ready blocks are the answer.
         changed = False
+        ready = []
         for node in nodes:
             if current[node.id] != PENDING:
                 continue
@@ -80,10 +81,11 @@ def next_steps(
                 current[node.id] = SKIPPED
                 steps.skip.append(node.id)
                 changed = True
-    for node in nodes:
-        if current[node.id] == PENDING and _decide(node, current, vetoed) == "ready":
-            steps.ready.append(node.id)
-    return steps
+            elif decision == "ready":
+                ready.append(node.id)
+        if not changed:
+            steps.ready = ready
+            return steps
 
 
 def with_needs(nodes: Iterable[Node], wanted: Iterable[str]) -> set[str]:
