@@ -73,8 +73,9 @@ class CommandProcessor:
         self.cache = AggregateCache(cache_size)
 
     def process(self, batch: list[Envelope]) -> list[Reply]:
+        trust_new = True
         for _ in range(MAX_CONFLICT_RETRIES):
-            uow = UnitOfWork(self.app, self.cache)
+            uow = UnitOfWork(self.app, self.cache, trust_new=trust_new)
             try:
                 replies, produced = self._decide(uow, batch)
                 stale = uow.stale()
@@ -96,8 +97,10 @@ class CommandProcessor:
             try:
                 recordings = self.app.save(*changed)
             except IntegrityError:
-                # Another writer got there first: reload everything and decide again.
+                # Another writer got there first, or an id taken for new was not:
+                # reload everything and decide again, reading the store for every id.
                 uow.discard()
+                trust_new = False
                 continue
             except Exception:
                 uow.discard()
@@ -154,7 +157,7 @@ class CommandProcessor:
             return Accepted(result=handle(uow, item.tenant, item.command, now)), False
         key, digest = item.idempotency
         name = f"{item.command.AGGREGATE}.{item.command.NAME}"
-        record = uow.get(IdempotencyRecord, idempotency_id(item.tenant, key))
+        record = uow.get_new(IdempotencyRecord, idempotency_id(item.tenant, key))
         if record is not None:
             result = record.answer_repeat(name, digest)
             # Saved earlier: any position at or past the store's head includes it.

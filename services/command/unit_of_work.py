@@ -30,6 +30,8 @@ class UnitOfWork:
     # it first did: its events are those added since (`produced`). Kept per command so
     # that finding them does not walk every aggregate of a large batch, per command.
     marks: dict[UUID, int] = field(default_factory=dict)
+    # Whether `get_new` may answer "absent" without reading the store (see there).
+    trust_new: bool = True
 
     def get(self, cls: type[A], aggregate_id: UUID) -> A | None:
         if aggregate_id not in self.loaded:
@@ -46,6 +48,20 @@ class UnitOfWork:
         if aggregate_id not in self.marks:
             self.marks[aggregate_id] = len(found.pending_events) if found is not None else 0
         return found if isinstance(found, cls) else None
+
+    def get_new(self, cls: type[A], aggregate_id: UUID) -> A | None:
+        """For an id a command is about to create: what is loaded or cached, else None
+        without a read of the store (nearly every new id is new). A wrong guess shows
+        when the batch is saved, as a conflict on the aggregate's first version; the
+        batch is then decided again with `trust_new` off, reading the store."""
+        if not self.trust_new or aggregate_id in self.loaded:
+            return self.get(cls, aggregate_id)
+        cached = self.cache.get(aggregate_id)
+        if cached is not None:
+            return self.get(cls, aggregate_id)
+        self.loaded[aggregate_id] = None
+        self.marks.setdefault(aggregate_id, 0)
+        return None
 
     def add(self, aggregate: Aggregate) -> None:
         if self.loaded.get(aggregate.id) is not aggregate:

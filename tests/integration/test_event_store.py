@@ -150,6 +150,39 @@ def test_an_idempotency_key_gives_a_repeat_the_first_answer(store_url: str) -> N
     assert elsewhere.error.type is ErrorType.WORKFLOW_NOT_FOUND
 
 
+def test_an_id_taken_for_new_that_exists_is_refused_without_losing_the_batch(
+    store_url: str,
+) -> None:
+    """A start takes its run id for new without reading the store; a processor that never
+    saw the run (another replica, a restart) finds out at save, and decides again."""
+    from services.command.application import request_hash
+
+    first = CommandProcessor(build_application(store_url), now)
+    first.process([Envelope("t1", PutWorkflow(name="wf", definition=definition(diamond())))])
+    sent = StartRun(workflow="wf", input={"n": 1})
+    key = ("start-cold", request_hash(sent))
+    [started] = first.process([Envelope("t1", sent.model_copy(update={"id": "old"}), key)])
+    assert isinstance(started, Accepted)
+
+    app = build_application(store_url)
+    cold = CommandProcessor(app, now)  # Its cache is empty: every id looks new to it.
+    again, new, repeat = cold.process(
+        [
+            Envelope("t1", StartRun(workflow="wf", id="old", input={"n": 9})),
+            Envelope("t1", StartRun(workflow="wf", id="new", input={"n": 2})),
+            Envelope("t1", sent.model_copy(update={"id": "other"}), key),
+        ]
+    )
+    assert isinstance(again, ErrorBody) and again.error.type is ErrorType.RUN_ALREADY_EXISTS
+    assert isinstance(new, Accepted)
+    assert isinstance(repeat, Accepted) and repeat.result["id"] == "old"
+    kept = app.repository.get(run_aggregate_id("t1", "old"))
+    assert kept.input == {"n": 1}, "the existing run was not overwritten"
+    for run_id, exists in (("new", True), ("other", False)):
+        found = cold.process([Envelope("t1", CancelRun(run_id=run_id))])[0]
+        assert isinstance(found, Accepted) is exists
+
+
 def test_a_batch_of_starts_is_all_or_nothing(store_url: str) -> None:
     from contracts.commands import StartRunBody, StartRuns
 

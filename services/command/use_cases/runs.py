@@ -36,7 +36,7 @@ def start_run(uow: UnitOfWork, tenant: str, cmd: c.StartRun, now: datetime) -> d
     # The edge gives every start an id before it is queued, so a retried batch keeps it.
     assert cmd.id is not None
     workflow = lookup.workflow(uow, tenant, cmd.workflow)
-    if uow.get(Run, run_aggregate_id(tenant, cmd.id)) is not None:
+    if uow.get_new(Run, run_aggregate_id(tenant, cmd.id)) is not None:
         raise FlowledgerError(
             ErrorType.RUN_ALREADY_EXISTS, f"a run with id {cmd.id!r} exists", run_id=cmd.id
         )
