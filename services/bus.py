@@ -338,6 +338,9 @@ class BatchPublisher:
 
     @staticmethod
     def _duplicate(ack: bytes) -> bool:
+        # The common ack, {"stream":…,"seq":…}, needs no parsing.
+        if b'"error"' not in ack and b'"duplicate"' not in ack:
+            return False
         parsed = json.loads(ack)
         if "error" in parsed:
             raise PublishError(f"JetStream refused a message: {parsed['error']}")

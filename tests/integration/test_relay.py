@@ -156,4 +156,5 @@ async def test_events_handed_over_in_memory_are_published_as_decoded_ones(
     fresh = OutboxRelay(app, js)
     for seq, notification in enumerate(app.recorder.select_notifications(1, last), start=1):
         msg = await js.get_msg(subjects.EVENTS_STREAM, seq)
-        assert msg.data == fresh._messages(notification)[-1][1]
+        built = fresh._messages(notification.id, app.mapper.to_domain_event(notification))
+        assert msg.data == built[-1][1]

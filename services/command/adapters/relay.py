@@ -151,26 +151,47 @@ class OutboxRelay:
         stream_tail = position
         log.info("relay resuming after position %d", position)
         while True:
-            notifications = await anyio.to_thread.run_sync(self._read_after, position)
-            if not notifications:
+            # What this process just saved, if it follows on without a hole, is all the
+            # store holds there (positions are unique): no need to read it back.
+            events = self._take_remembered(position)
+            if not events:
+                notifications = await anyio.to_thread.run_sync(self._read_after, position)
+                events = [(n.id, self._domain_event(n)) for n in notifications]
+            if not events:
                 self.wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), timeout=self.poll_seconds)
                 continue
-            await self.publish(notifications, stream_tail)
-            position = notifications[-1].id
+            await self.publish(events, stream_tail)
+            position = events[-1][0]
             self.published_position = position
+
+    def _take_remembered(self, position: int) -> list[tuple[int, Any]]:
+        taken: list[tuple[int, Any]] = []
+        following = position + 1
+        while len(taken) < self.batch_size:
+            domain_event = self._saved.pop(following, None)
+            if domain_event is None:
+                break
+            taken.append((following, domain_event))
+            following += 1
+        return taken
+
+    def _domain_event(self, notification: Any) -> Any:
+        remembered = self._saved.pop(notification.id, None)
+        return remembered or self.app.mapper.to_domain_event(notification)
 
     def _read_after(self, position: int) -> Any:
         return self.app.recorder.select_notifications(start=position + 1, limit=self.batch_size)
 
-    async def publish(self, notifications: Iterable[Any], stream_tail: int) -> None:
+    async def publish(self, events: list[tuple[int, Any]], stream_tail: int) -> None:
+        """Publish (position, domain event) pairs, in order."""
         messages: list[tuple[str, bytes, dict[str, str]]] = []
         positions: list[int] = []
-        for notification in notifications:
-            built = self._messages(notification)
+        for position, domain_event in events:
+            built = self._messages(position, domain_event)
             messages += built
-            positions += [notification.id] * len(built)
+            positions += [position] * len(built)
         duplicates = await self._publisher.publish(messages)
         for (subject, payload, headers), position, duplicate in zip(
             messages, positions, duplicates, strict=True
@@ -179,14 +200,12 @@ class OutboxRelay:
                 healed = {**headers, subjects.MSG_ID_HEADER: f"{position}-{uuid.uuid4().hex}"}
                 await self.js.publish(subject, payload, headers=healed)
 
-    def _messages(self, notification: Any) -> list[tuple[str, bytes, dict[str, str]]]:
-        domain_event = self._saved.pop(notification.id, None)
-        if domain_event is None:
-            domain_event = self.app.mapper.to_domain_event(notification)
+    def _messages(
+        self, position: int, domain_event: Any
+    ) -> list[tuple[str, bytes, dict[str, str]]]:
         event_type = type(domain_event).__name__
         data = EVENT_TYPES[event_type].model_validate(_event_data(domain_event))
         identity = self._identity(domain_event.originator_id, data)
-        position = notification.id
         messages: list[tuple[str, bytes, dict[str, str]]] = []
 
         if isinstance(data, BlockScheduled) and data.execution == "task":
