@@ -290,16 +290,17 @@ class ReadStore:
             where = and_(
                 table.c.tenant == tenant, table.c.workflow == workflow, table.c.status == status
             )
-            updated = conn.execute(table.update().where(where).values(count=table.c.count + delta))
-            if updated.rowcount == 0:
+            update = table.update().where(where).values(count=table.c.count + delta)
+            left = conn.execute(update.returning(table.c.count)).scalar()
+            if left is None:
                 conn.execute(
                     table.insert().values(
                         tenant=tenant, workflow=workflow, status=status, count=delta
                     )
                 )
-            elif delta < 0:
+            elif left == 0:
                 # No row for a status no run is in, as a rebuild (one batch) would have it.
-                conn.execute(table.delete().where(where, table.c.count == 0))
+                conn.execute(table.delete().where(where))
 
     def _save_position(self, conn: Connection, reached: int, first: bool) -> None:
         where = positions.c.name == PROJECTION
