@@ -373,10 +373,6 @@ def start_subject() -> str:
     return subjects.command_subject(TENANT, StartRun.AGGREGATE, StartRun.NAME)
 
 
-def completed_subject() -> str:
-    return subjects.event_subject(TENANT, "run", "RunCompleted")
-
-
 async def connect(url: str) -> nats.NATS:
     return await nats.connect(
         url,
@@ -407,9 +403,11 @@ async def start_run_bus(
 
 
 class CompletionWatcher:
-    """Sees every RunCompleted event as the relay publishes it (a plain core subscription)."""
+    """Sees every RunCompleted event (or another run event) as the relay publishes it
+    (a plain core subscription)."""
 
-    def __init__(self) -> None:
+    def __init__(self, event_type: str = "RunCompleted") -> None:
+        self.event_type = event_type
         self.completed_at: dict[str, float] = {}
         self.occurred_at: dict[str, float] = {}
         self.position: dict[str, int] = {}
@@ -418,7 +416,10 @@ class CompletionWatcher:
 
     async def start(self, nc: nats.NATS) -> CompletionWatcher:
         self.sub = await nc.subscribe(
-            completed_subject(), cb=self._on, pending_msgs_limit=1_000_000, pending_bytes_limit=-1
+            subjects.event_subject(TENANT, "run", self.event_type),
+            cb=self._on,
+            pending_msgs_limit=1_000_000,
+            pending_bytes_limit=-1,
         )
         return self
 

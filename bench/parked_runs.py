@@ -17,8 +17,13 @@ worker is involved. Steps:
 
 S is chosen so that starting N runs finishes before the first timer is due (10 s +
 N/200 s); the JSON records how many runs had completed before step 3 (should be 0).
-Default N = 5,000; `--full` (or FL_BENCH_FULL=1) parks 100,000. `wait_for_event` has not
-landed yet: when it does, the same with events.
+
+The same with events, on a fresh stack: N runs of `wait_for_event("go") -> noop` (settled
+by the command side too), parked once each has recorded EventAwaited; RSS idle / parked;
+then one `send_event` per run, 64 in flight, as fast as they go: the time from the first
+send to the N-th RunCompleted, and RSS once completed.
+
+Default N = 5,000; `--full` (or FL_BENCH_FULL=1) parks 100,000.
 """
 
 from __future__ import annotations
@@ -30,8 +35,11 @@ from typing import Any
 
 from bench import harness as h
 from contracts import subjects
+from contracts.commands import SendEvent
 
 WORKFLOW = "parked"
+EVENTS_WORKFLOW = "parked-events"
+EVENT_TYPE = "go"
 INFLIGHT = 64
 
 
@@ -44,17 +52,24 @@ def definition(seconds: float) -> dict[str, Any]:
     }
 
 
-async def _park(nc: Any, count: int) -> tuple[float, int]:
-    """Start `count` runs, `INFLIGHT` at a time; (time of the last acceptance, errors)."""
-    body = json.dumps({"workflow": WORKFLOW, "input": {}}).encode()
-    subject = h.start_subject()
-    queue = iter(range(count))
+def events_definition() -> dict[str, Any]:
+    return {
+        "blocks": [
+            {"id": "wait", "type": "wait_for_event", "config": {"event_type": EVENT_TYPE}},
+            {"id": "done", "type": "noop", "needs": ["wait"]},
+        ]
+    }
+
+
+async def _requests(nc: Any, subject: str, bodies: list[bytes]) -> tuple[float, int]:
+    """Send each body as a request, `INFLIGHT` at a time; (time of the last answer, errors)."""
+    queue = iter(bodies)
     last = 0.0
     errors = 0
 
     async def caller() -> None:
         nonlocal last, errors
-        for _ in queue:
+        for body in queue:
             try:
                 reply = json.loads((await nc.request(subject, body, timeout=30)).data)
                 if "error" in reply:
@@ -67,14 +82,18 @@ async def _park(nc: Any, count: int) -> tuple[float, int]:
     return last, errors
 
 
+async def _park(nc: Any, count: int) -> tuple[float, int]:
+    """Start `count` runs, `INFLIGHT` at a time; (time of the last acceptance, errors)."""
+    body = json.dumps({"workflow": WORKFLOW, "input": {}}).encode()
+    return await _requests(nc, h.start_subject(), [body] * count)
+
+
 def _rss(stack: h.Stack) -> dict[str, float | None]:
     return {k: (None if v is None else round(v, 1)) for k, v in stack.rss().items()}
 
 
-async def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
-    full, args = h.full_mode(argv)
-    count = 100_000 if full else 5_000
-    kind = (args.stores or "sqlite").split(",")[0]
+async def sleeping(kind: str, count: int, full: bool) -> list[dict[str, Any]]:
+    """N runs parked in a durable timer; all due at once when the command service returns."""
     sleep_seconds = round(10 + count / 200)
     results: list[dict[str, Any]] = []
     with h.running_stack(kind, workers=1) as stack:
@@ -143,6 +162,7 @@ async def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         "completed_before_timers_fired": completed_early,
         "completed": completed,
         "all_completed": finished,
+        "variant": "sleep",
         "workflow": "sleep -> noop",
         "rss_mib_idle": rss_idle,
         "rss_mib_parked": rss_parked,
@@ -165,22 +185,130 @@ async def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     results.append(
         h.record(f"parked_runs.{kind}.start_rate", expected / start_seconds, "runs/s", **config)
     )
-    for name in sorted(set(rss_idle) | set(rss_parked) | set(rss_done)):
-        before, after = rss_idle.get(name), rss_parked.get(name)
-        results.append(
-            h.record(f"parked_runs.{kind}.rss_parked.{name}", after, "MiB", None, "lower", **config)
-        )
+    results += _rss_records(f"parked_runs.{kind}", rss_idle, rss_parked, expected, config)
+    return results
+
+
+def _rss_records(
+    base: str,
+    idle: dict[str, float | None],
+    parked: dict[str, float | None],
+    runs: int,
+    config: dict[str, Any],
+) -> list[dict[str, Any]]:
+    results = []
+    for name in sorted(set(idle) | set(parked)):
+        before, after = idle.get(name), parked.get(name)
+        results.append(h.record(f"{base}.rss_parked.{name}", after, "MiB", None, "lower", **config))
         if before is not None and after is not None:
             results.append(
                 h.record(
-                    f"parked_runs.{kind}.rss_growth_per_1000_parked.{name}",
-                    (after - before) / expected * 1000,
+                    f"{base}.rss_growth_per_1000_parked.{name}",
+                    (after - before) / runs * 1000,
                     "MiB",
                     None,
                     "lower",
                     **config,
                 )
             )
+    return results
+
+
+async def waiting_for_events(kind: str, count: int, full: bool) -> list[dict[str, Any]]:
+    """N runs parked in wait_for_event; then an event for each, as fast as they go."""
+    with h.running_stack(kind, workers=1) as stack:
+        nc = await h.connect(stack.nats_url)
+        await h.put_workflow(nc, EVENTS_WORKFLOW, events_definition())
+        awaiting = await h.CompletionWatcher("EventAwaited").start(nc)
+        watcher = await h.CompletionWatcher().start(nc)
+        await asyncio.sleep(1)
+        rss_idle = _rss(stack)
+
+        h.log(f"[parked_runs] {kind}: parking {count} runs in wait_for_event")
+        ids = [f"pe{i}" for i in range(count)]
+        starts = [
+            json.dumps({"workflow": EVENTS_WORKFLOW, "input": {}, "id": run_id}).encode()
+            for run_id in ids
+        ]
+        t0 = time.time()
+        last_start, start_errors = await _requests(nc, h.start_subject(), starts)
+        start_seconds = last_start - t0
+        expected = count - start_errors
+
+        async def all_parked() -> bool:
+            return len(awaiting.completed_at) >= expected
+
+        parked = await h.wait_for(all_parked, within=120, interval=0.1)
+        rss_parked = _rss(stack)
+        completed_early = len(watcher.completed_at)
+        h.log(f"   {len(awaiting.completed_at)} waiting after {time.time() - t0:.1f} s")
+
+        sends = [
+            json.dumps({"run_id": run_id, "event_type": EVENT_TYPE, "payload": {"i": i}}).encode()
+            for i, run_id in enumerate(ids)
+        ]
+        send_subject = subjects.command_subject(h.TENANT, SendEvent.AGGREGATE, SendEvent.NAME)
+        sent_at = time.time()
+        last_send, send_errors = await _requests(nc, send_subject, sends)
+
+        async def all_done() -> bool:
+            return len(watcher.completed_at) >= expected
+
+        finished = await h.wait_for(all_done, within=600 if full else 120, interval=0.05)
+        done = max(watcher.completed_at.values(), default=time.time())
+        completed = len(watcher.completed_at)
+        await asyncio.sleep(1)
+        rss_done = _rss(stack)
+        h.log(
+            f"   {completed}/{expected} completed {done - sent_at:.1f} s after the first event"
+            f" (events sent in {last_send - sent_at:.1f} s); RSS {rss_done}"
+        )
+        await awaiting.stop()
+        await watcher.stop()
+        await nc.close()
+
+    config = {
+        "store": kind,
+        "variant": "events",
+        "runs": count,
+        "started": expected,
+        "start_errors": start_errors,
+        "send_errors": send_errors,
+        "start_seconds": round(start_seconds, 1),
+        "send_seconds": round(last_send - sent_at, 1),
+        "all_parked": parked,
+        "completed_before_events": completed_early,
+        "completed": completed,
+        "all_completed": finished,
+        "workflow": "wait_for_event -> noop",
+        "rss_mib_idle": rss_idle,
+        "rss_mib_parked": rss_parked,
+        "rss_mib_completed": rss_done,
+    }
+    base = f"parked_runs.{kind}.events"
+    drain = done - sent_at
+    results = [
+        h.record(f"{base}.drain_seconds", drain, "s", None, "lower", **config),
+        h.record(
+            f"{base}.drain_rate",
+            completed / drain if drain > 0 else None,
+            "runs/s",
+            None,
+            "higher",
+            **config,
+        ),
+        h.record(f"{base}.start_rate", expected / start_seconds, "runs/s", **config),
+    ]
+    results += _rss_records(base, rss_idle, rss_parked, expected, config)
+    return results
+
+
+async def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    full, args = h.full_mode(argv)
+    count = 100_000 if full else 5_000
+    kind = (args.stores or "sqlite").split(",")[0]
+    results = await sleeping(kind, count, full)
+    results += await waiting_for_events(kind, count, full)
     h.write_results("parked_runs", results)
     return results
 

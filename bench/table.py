@@ -118,17 +118,46 @@ def parked_runs() -> list[str]:
     rows = _load("parked_runs")
     if not rows:
         return []
-    first = next(iter(rows.values()))
-    c = first["config"]
-    kind = c["store"]
+    out: list[str] = []
+    for record in rows.values():
+        c = record["config"]
+        if c.get("variant", "sleep") != "sleep":
+            continue
+        kind = c["store"]
+        out += [
+            f"**Parked runs** (item 4; {c['started']:,} runs in a {c['sleep_seconds']} s sleep,"
+            f" {kind}): started at {_fmt(_v(rows, f'parked_runs.{kind}.start_rate'))} runs/s;"
+            f" all {c['completed']:,} completed"
+            f" {_fmt(_v(rows, f'parked_runs.{kind}.drain_seconds'))} s"
+            f" after the command service came back with every timer due"
+            f" ({_fmt(_v(rows, f'parked_runs.{kind}.drain_rate'))} runs/s);"
+            f" {c['completed_before_timers_fired']} completed early.",
+            "",
+            *_rss_table(rows, f"parked_runs.{kind}", c),
+        ]
+        break
+    for record in rows.values():
+        c = record["config"]
+        if c.get("variant") != "events":
+            continue
+        base = f"parked_runs.{c['store']}.events"
+        out += [
+            "",
+            f"**Parked on events** ({c['started']:,} runs in `wait_for_event`, {c['store']}):"
+            f" started at {_fmt(_v(rows, f'{base}.start_rate'))} runs/s; one event each, sent"
+            f" in {c['send_seconds']} s, and all {c['completed']:,} completed"
+            f" {_fmt(_v(rows, f'{base}.drain_seconds'))} s after the first was sent"
+            f" ({_fmt(_v(rows, f'{base}.drain_rate'))} runs/s);"
+            f" {c['completed_before_events']} completed early.",
+            "",
+            *_rss_table(rows, base, c),
+        ]
+        break
+    return out
+
+
+def _rss_table(rows: dict[str, Any], base: str, c: dict[str, Any]) -> list[str]:
     out = [
-        f"**Parked runs** (item 4; {c['started']:,} runs in a {c['sleep_seconds']} s sleep,"
-        f" {kind}): started at {_fmt(_v(rows, f'parked_runs.{kind}.start_rate'))} runs/s;"
-        f" all {c['completed']:,} completed {_fmt(_v(rows, f'parked_runs.{kind}.drain_seconds'))} s"
-        f" after the command service came back with every timer due"
-        f" ({_fmt(_v(rows, f'parked_runs.{kind}.drain_rate'))} runs/s);"
-        f" {c['completed_before_timers_fired']} completed early.",
-        "",
         "| process | RSS idle MiB | parked MiB | completed MiB | growth per 1,000 parked MiB |",
         "|---|---|---|---|---|",
     ]
@@ -136,7 +165,7 @@ def parked_runs() -> list[str]:
         out.append(
             f"| {name} | {_fmt(c['rss_mib_idle'].get(name))} |"
             f" {_fmt(c['rss_mib_parked'].get(name))} | {_fmt(c['rss_mib_completed'].get(name))} |"
-            f" {_fmt(_v(rows, f'parked_runs.{kind}.rss_growth_per_1000_parked.{name}'))} |"
+            f" {_fmt(_v(rows, f'{base}.rss_growth_per_1000_parked.{name}'))} |"
         )
     return out
 

@@ -191,9 +191,10 @@ class ReadStore:
                 if not fresh:
                     return done
                 for model in READ_MODELS:
-                    keys = {k for e in fresh if (k := model.key(e))}
-                    if not keys:
+                    keyed = [(k, e) for e in fresh if (k := model.key(e)) is not None]
+                    if not keyed:
                         continue
+                    keys = {k for k, _ in keyed}
                     # Append-only models never update a row, and a redelivered event is
                     # already filtered out by position: there is nothing to load.
                     append_only = getattr(model, "APPEND_ONLY", False)
@@ -201,10 +202,8 @@ class ReadStore:
                         dict.fromkeys(keys) if append_only else self._load(conn, model.table, keys)
                     )
                     after = dict(before)
-                    for envelope in fresh:
-                        key = model.key(envelope)
-                        if key is not None:
-                            after[key] = model.apply(after.get(key), envelope)
+                    for key, envelope in keyed:
+                        after[key] = model.apply(after.get(key), envelope)
                     self._store(conn, model.table, before, after)
                     if model is runs:
                         self._count_runs(conn, before, after)
