@@ -195,9 +195,9 @@ async def bench_config(
         poller = h.PositionPoller(stack.read_store, interval=0.005).start()
 
         h.log(f"[runs_completed] {kind} {workers} worker(s): saturated, {WINDOW} runs open")
-        cpu0 = stack.cpu()
+        cpu0, completed0 = stack.cpu(), len(watcher.completed_at)
         phase = await saturate(nc, watcher, duration, warmup)
-        cpu1 = stack.cpu()
+        cpu1, completed1 = stack.cpu(), len(watcher.completed_at)
         await wait_read_models(poller, watcher)
         ids = phase.completed_in_window(watcher)
         rate = phase.rate
@@ -216,6 +216,21 @@ async def bench_config(
         }
         prefix = f"runs_completed.{kind}.workers_{workers}"
         results.append(h.record(f"{prefix}.rate", rate, "runs/s", GOAL_RATE, **config))
+        # What a completed run costs each process (item 5: the design's overheads): CPU
+        # over the whole saturated phase, warm-up included, per run completed in it.
+        runs_in_phase = completed1 - completed0
+        for name, seconds in config["cpu_seconds_by_process"].items():
+            results.append(
+                h.record(
+                    f"cost.cpu_ms_per_run.{kind}.workers_{workers}.{name}",
+                    1000 * seconds / runs_in_phase if runs_in_phase else None,
+                    "ms",
+                    None,
+                    "lower",
+                    **config,
+                    runs_in_phase=runs_in_phase,
+                )
+            )
         for q in (50, 99):
             results.append(
                 h.record(f"{prefix}.p{q}", h.percentile(lat, q), "ms", None, "lower", **config)

@@ -111,6 +111,30 @@ def runs_completed() -> list[str]:
                 f"{_fmt(_v(rows, f'{base}.{fixed}.p99'))} |"
                 f" {_fmt(_v(rows, f'{lag}.{fixed}.p50'))}/{_goal(rows, f'{lag}.{fixed}.p99')} |"
             )
+    return out + _cpu_per_run(rows)
+
+
+def _cpu_per_run(rows: dict[str, dict[str, Any]]) -> list[str]:
+    """CPU per completed run of each process, saturated (item 5's overheads, in time)."""
+    costs = [m for m in rows if m.startswith("cost.cpu_ms_per_run.")]
+    if not costs:
+        return []
+    configs = sorted({m.split(".")[2] + "." + m.split(".")[3] for m in costs})
+    processes = sorted({m.split(".", 4)[4] for m in costs})
+    out = [
+        "",
+        "CPU per completed run, saturated (ms; every process shares the 2 cores; a"
+        " PostgreSQL server's own processes are not counted):",
+        "",
+        "| store | workers | " + " | ".join(processes) + " | all |",
+        "|---|---|" + "---|" * (len(processes) + 1),
+    ]
+    for config in configs:
+        kind, workers = config.split(".")
+        values = [_v(rows, f"cost.cpu_ms_per_run.{config}.{p}") for p in processes]
+        total = sum(v for v in values if v is not None)
+        cells = " | ".join(_fmt(v) for v in values)
+        out.append(f"| {kind} | {workers.removeprefix('workers_')} | {cells} | {_fmt(total)} |")
     return out
 
 
