@@ -88,6 +88,20 @@ async def _park(nc: Any, count: int) -> tuple[float, int]:
     return await _requests(nc, h.start_subject(), [body] * count)
 
 
+async def _drain(
+    stack: h.Stack, watcher: h.CompletionWatcher, expected: int, full: bool
+) -> tuple[bool, float, int, dict[str, float | None]]:
+    """Until `expected` runs completed: (all did, when the last did, how many, RSS after)."""
+
+    async def all_done() -> bool:
+        return len(watcher.completed_at) >= expected
+
+    finished = await h.wait_for(all_done, within=600 if full else 120, interval=0.05)
+    done = max(watcher.completed_at.values(), default=time.time())
+    await asyncio.sleep(1)  # What was freed shows in RSS.
+    return finished, done, len(watcher.completed_at), _rss(stack)
+
+
 def _rss(stack: h.Stack) -> dict[str, float | None]:
     return {k: (None if v is None else round(v, 1)) for k, v in stack.rss().items()}
 
@@ -134,14 +148,7 @@ async def sleeping(kind: str, count: int, full: bool) -> list[dict[str, Any]]:
         ready = time.time()
         expected = count - start_errors
 
-        async def all_done() -> bool:
-            return len(watcher.completed_at) >= expected
-
-        finished = await h.wait_for(all_done, within=600 if full else 120, interval=0.05)
-        done = max(watcher.completed_at.values(), default=time.time())
-        completed = len(watcher.completed_at)
-        await asyncio.sleep(1)
-        rss_done = _rss(stack)
+        finished, done, completed, rss_done = await _drain(stack, watcher, expected, full)
         h.log(
             f"   {completed}/{expected} completed {done - restart:.1f} s after the restart"
             f" ({done - ready:.1f} s after ready); RSS {rss_done}"
@@ -251,14 +258,7 @@ async def waiting_for_events(kind: str, count: int, full: bool) -> list[dict[str
         sent_at = time.time()
         last_send, send_errors = await _requests(nc, send_subject, sends)
 
-        async def all_done() -> bool:
-            return len(watcher.completed_at) >= expected
-
-        finished = await h.wait_for(all_done, within=600 if full else 120, interval=0.05)
-        done = max(watcher.completed_at.values(), default=time.time())
-        completed = len(watcher.completed_at)
-        await asyncio.sleep(1)
-        rss_done = _rss(stack)
+        finished, done, completed, rss_done = await _drain(stack, watcher, expected, full)
         h.log(
             f"   {completed}/{expected} completed {done - sent_at:.1f} s after the first event"
             f" (events sent in {last_send - sent_at:.1f} s); RSS {rss_done}"

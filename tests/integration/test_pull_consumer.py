@@ -40,6 +40,15 @@ async def request_open(js: JetStreamContext, queue: str) -> None:
             await asyncio.sleep(0.02)
 
 
+async def fetch_in_wait(
+    pull: PullConsumer, js: JetStreamContext, queue: str, batch: int
+) -> asyncio.Task[list]:
+    """A fetch that is waiting, its request open at the server."""
+    waiting = asyncio.create_task(pull.fetch(batch, wait_seconds=5))
+    await request_open(js, queue)
+    return waiting
+
+
 async def test_every_message_arrives_once_in_order_in_batches(js: JetStreamContext) -> None:
     queue = f"q{uuid.uuid4().hex[:8]}"
     await publish(js, queue, 250)
@@ -69,8 +78,7 @@ async def test_a_message_published_during_a_wait_is_taken_at_once(js: JetStreamC
     queue = f"q{uuid.uuid4().hex[:8]}"
     pull = await consumer(js, queue).start()
     try:
-        waiting = asyncio.create_task(pull.fetch(50, wait_seconds=5))
-        await request_open(js, queue)
+        waiting = await fetch_in_wait(pull, js, queue, 50)
         began = time.monotonic()
         await publish(js, queue, 1)
         messages = await asyncio.wait_for(waiting, timeout=10)
@@ -103,8 +111,7 @@ async def test_a_deleted_consumer_is_told(js: JetStreamContext) -> None:
     queue = f"q{uuid.uuid4().hex[:8]}"
     pull = await consumer(js, queue).start()
     try:
-        waiting = asyncio.create_task(pull.fetch(10, wait_seconds=5))
-        await request_open(js, queue)
+        waiting = await fetch_in_wait(pull, js, queue, 10)
         await js.delete_consumer(subjects.TASKS_STREAM, f"test-{queue}")
         with pytest.raises(ConsumerGone):
             await asyncio.wait_for(waiting, timeout=10)
