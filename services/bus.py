@@ -144,7 +144,9 @@ class Lease:
 
 
 class ConsumerGone(Exception):
-    """The server ended the consumer's requests for good (deleted, say): start again."""
+    """The server refused the consumer's requests (a 409: deleted, its leader moved, shut
+    down, a batch over its max_ack_pending): the consumer loop starts again, after a pause
+    (`retrying`), rather than asking again at once."""
 
 
 class PullConsumer:
