@@ -6,8 +6,11 @@ timer becomes a JetStream message schedule on FL_TIMERS. On (re)start it reads t
 position back from the stream itself, so a crash between commit and publish loses nothing
 and duplicates nothing, and a stream that lost its tail is healed from the store.
 
-The store is always what it follows; events this process has just saved are handed over
-in memory (`remember`) only so they need not be decoded again.
+The store is always what it follows. Events this process has just saved are handed over
+in memory (`remember`), so they need not be decoded again, nor read back at all while
+their positions follow on from the last one published without a hole (a position is
+unique: nothing else can stand there). A hole, another writer, a restart: it reads the
+store.
 """
 
 from __future__ import annotations
@@ -112,9 +115,12 @@ class OutboxRelay:
         """Called (from the committer's thread) after a save: spares decoding them."""
         if not self._running:
             return
-        if len(self._saved) > _MAX_REMEMBERED:  # Read back before remembered: dropped.
+        if len(self._saved) > _MAX_REMEMBERED:
+            # Events the relay read from the store before they were remembered are never
+            # taken: drop what is already published. (A copy first: the relay pops from
+            # the dict in its own thread meanwhile; dict.copy is atomic.)
             floor = self.published_position
-            self._saved = {p: e for p, e in self._saved.items() if p > floor}
+            self._saved = {p: e for p, e in self._saved.copy().items() if p > floor}
         for recording in recordings:
             self._saved[recording.notification.id] = recording.domain_event
 
@@ -137,6 +143,7 @@ class OutboxRelay:
     # ----- the loop --------------------------------------------------------------------
 
     async def run(self) -> None:
+        self._saved = {}
         self._running = True
         try:
             await self._follow()
