@@ -75,8 +75,8 @@ Key = tuple[Any, ...]
 
 def to_json(value: Any) -> str:
     """JSON columns' text: msgspec is several times faster than the json module (the
-    projector's JSON columns were a tenth of its CPU); what it cannot encode (an int
-    past 64 bits, say) goes through the json module, as before."""
+    projector's JSON columns were a tenth of its CPU); what it refuses (a dict key that is
+    a bool or None, say) goes through the json module, as before."""
     try:
         return msgspec.json.encode(value).decode()
     except (TypeError, OverflowError, msgspec.EncodeError):

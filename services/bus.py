@@ -143,6 +143,13 @@ class Lease:
                 await _wait(stop, 1.0)
 
 
+def core_connection(js: JetStreamContext) -> Client:
+    """The core NATS connection under a JetStream context (nats-py keeps it here in all
+    versions; it has no public accessor)."""
+    nc: Client = js._nc
+    return nc
+
+
 class ConsumerGone(Exception):
     """The server refused the consumer's requests (a 409: deleted, its leader moved, shut
     down, a batch over its max_ack_pending): the consumer loop starts again, after a pause
@@ -168,7 +175,7 @@ class PullConsumer:
         config: ConsumerConfig,
     ) -> None:
         self.js = js
-        self.nc: Client = js._nc  # nats-py keeps the core connection here (all versions).
+        self.nc = core_connection(js)
         self.subject = subject
         self.durable = durable
         self.stream = stream
@@ -298,7 +305,7 @@ class BatchPublisher:
     One batch at a time (the relay's loop)."""
 
     def __init__(self, js: JetStreamContext, timeout: float = 10.0) -> None:
-        self.nc: Client = js._nc  # nats-py keeps the core connection here (all versions).
+        self.nc = core_connection(js)
         self.timeout = timeout
         self._prefix = ""
         self._batch = 0

@@ -54,10 +54,7 @@ class UnitOfWork:
         without a read of the store (nearly every new id is new). A wrong guess shows
         when the batch is saved, as a conflict on the aggregate's first version; the
         batch is then decided again with `trust_new` off, reading the store."""
-        if not self.trust_new or aggregate_id in self.loaded:
-            return self.get(cls, aggregate_id)
-        cached = self.cache.get(aggregate_id)
-        if cached is not None:
+        if not self.trust_new or aggregate_id in self.loaded or aggregate_id in self.cache:
             return self.get(cls, aggregate_id)
         self.loaded[aggregate_id] = None
         self.marks.setdefault(aggregate_id, 0)
