@@ -29,13 +29,13 @@ def now() -> datetime:
 def test_a_batch_of_commands_is_one_transaction(store_url: str) -> None:
     app = build_application(store_url)
     saves: list[int] = []
-    original = app.save
+    original = app.save_aggregates
 
-    def counting_save(*aggregates: Any, **kwargs: Any) -> Any:
+    def counting_save(aggregates: Any) -> Any:
         saves.append(len(aggregates))
-        return original(*aggregates, **kwargs)
+        return original(aggregates)
 
-    app.save = counting_save  # type: ignore[method-assign]
+    app.save_aggregates = counting_save  # type: ignore[method-assign]
     processor = CommandProcessor(app, now)
     batch = [Envelope("t1", PutWorkflow(name="wf", definition=definition(diamond())))]
     batch += [Envelope("t1", StartRun(workflow="wf", id=f"r{i}")) for i in range(200)]
@@ -75,17 +75,17 @@ def test_a_conflicting_write_is_reloaded_and_decided_again(store_url: str) -> No
     assert all(isinstance(r, Accepted) for r in setup)
 
     # B cancels the run after A has decided, but before A saves.
-    original = app_a.save
+    original = app_a.save_aggregates
     interleaved = []
 
-    def save_after_a_concurrent_writer(*aggregates: Any, **kwargs: Any) -> Any:
+    def save_after_a_concurrent_writer(aggregates: Any) -> Any:
         if not interleaved:
             interleaved.append(
                 CommandProcessor(app_b, now).process([Envelope("t1", CancelRun(run_id="r1"))])
             )
-        return original(*aggregates, **kwargs)
+        return original(aggregates)
 
-    app_a.save = save_after_a_concurrent_writer  # type: ignore[method-assign]
+    app_a.save_aggregates = save_after_a_concurrent_writer  # type: ignore[method-assign]
     [reply] = CommandProcessor(app_a, now).process(
         [Envelope("t1", CompleteBlock(run_id="r1", block="prepare", attempt=1, output={}))]
     )
