@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
+import msgspec
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 SCHEMA_VERSION = 1
@@ -379,6 +380,41 @@ class Envelope(BaseModel):
         if found is None:
             found = private["_parsed"] = EVENT_TYPES[self.type].model_validate(self.data)
         return found
+
+
+def encode_envelope(
+    *,
+    id: str,
+    type: str,
+    occurred_at: datetime,
+    tenant: str,
+    aggregate: str,
+    aggregate_id: str,
+    aggregate_version: int,
+    position: int,
+    correlation_id: str | None,
+    data: EventData,
+) -> bytes:
+    """The JSON of `Envelope(..., data=data.model_dump(mode="json"))`, without building
+    the Envelope: the relay sends one per event, and building one (its private attribute
+    above all) cost four times what encoding it takes. The data is encoded by its own
+    model, as it was checked; the test of this function holds it to the Envelope."""
+    return msgspec.json.encode(
+        {
+            "id": id,
+            "type": type,
+            "schema_version": SCHEMA_VERSION,
+            "occurred_at": occurred_at,
+            "tenant": tenant,
+            "aggregate": aggregate,
+            "aggregate_id": aggregate_id,
+            "aggregate_version": aggregate_version,
+            "position": position,
+            "correlation_id": correlation_id,
+            "causation_id": None,
+            "data": msgspec.Raw(data.model_dump_json()),
+        }
+    )
 
 
 class Task(BaseModel):

@@ -36,7 +36,6 @@ from contracts.events import (
     EVENT_TYPES,
     BlockScheduled,
     DeadlineSet,
-    Envelope,
     JobChunk,
     JobCreated,
     ScheduleArmed,
@@ -44,6 +43,7 @@ from contracts.events import (
     Task,
     TimerMessage,
     TimerStarted,
+    encode_envelope,
 )
 from services.bus import BatchPublisher
 from services.command.application import FlowledgerApplication
@@ -270,7 +270,7 @@ class OutboxRelay:
                     )
                 )
 
-        envelope = Envelope(
+        envelope = encode_envelope(
             id=event_id(domain_event.originator_id, domain_event.originator_version),
             type=event_type,
             occurred_at=domain_event.timestamp,
@@ -280,12 +280,12 @@ class OutboxRelay:
             aggregate_version=domain_event.originator_version,
             position=position,
             correlation_id=identity.public_id,
-            data=data.model_dump(mode="json"),
+            data=data,
         )
         messages.append(
             (
                 subjects.event_subject(identity.tenant, identity.aggregate, event_type),
-                envelope.model_dump_json().encode(),
+                envelope,
                 {
                     subjects.MSG_ID_HEADER: str(position),
                     subjects.POSITION_HEADER: str(position),
