@@ -54,6 +54,11 @@ def key(envelope: e.Envelope) -> tuple[str, str, str, int] | None:
     return (envelope.tenant, envelope.aggregate_id, str(data["block"]), int(data["attempt"]))
 
 
+def creates(envelope: e.Envelope) -> bool:
+    """An attempt's row is made when it is scheduled, which happens once per attempt."""
+    return envelope.type == "BlockScheduled"
+
+
 def duration_ms(start: str, end: str) -> int:
     """Milliseconds between two stored RFC 3339 times."""
     elapsed = datetime.fromisoformat(end) - datetime.fromisoformat(start)

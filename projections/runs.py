@@ -41,6 +41,11 @@ def key(envelope: e.Envelope) -> tuple[str, str] | None:
     return (envelope.tenant, envelope.aggregate_id) if envelope.aggregate == "run" else None
 
 
+def creates(envelope: e.Envelope) -> bool:
+    """A run's row is made by its start (run ids are never reused)."""
+    return envelope.type == "RunStarted"
+
+
 TERMINAL = {"completed", "failed", "cancelled", "terminated"}
 OPEN_BLOCK = {"pending", "running", "waiting"}
 
