@@ -158,3 +158,43 @@ async def test_events_handed_over_in_memory_are_published_as_decoded_ones(
         msg = await js.get_msg(subjects.EVENTS_STREAM, seq)
         built = fresh._messages(notification.id, app.mapper.to_domain_event(notification))
         assert msg.data == built[-1][1]
+
+
+async def test_the_store_is_read_only_when_a_poll_falls_due_or_a_hole_shows(
+    js: JetStreamContext, store_url: str
+) -> None:
+    """Its own saves are relayed from memory, with no read of the store after each
+    publish; another writer's events, seen as a hole before its own, are read."""
+    app = build_application(store_url)
+    relay = OutboxRelay(app, js, poll_seconds=30)  # No poll falls due in this test.
+    app.on_saved = relay.remember
+    reads = 0
+    read_after = relay._read_after
+
+    def counting_read(position: int) -> Any:
+        nonlocal reads
+        reads += 1
+        return read_after(position)
+
+    relay._read_after = counting_read  # type: ignore[method-assign]
+    task = asyncio.create_task(relay.run())
+    try:
+        async with asyncio.timeout(10):
+            while not relay._running or reads < 1:
+                await asyncio.sleep(0.01)
+            for _ in range(5):
+                last = write_runs(app, 10)
+                relay.wake.set()  # As the committer does after each commit.
+                while relay.published_position < last:
+                    await asyncio.sleep(0.01)
+            assert reads == 1, "only the first look at the store, on start"
+            write_runs(build_application(store_url), 5)  # Another writer: not remembered.
+            last = write_runs(app, 5)
+            relay.wake.set()
+            while relay.published_position < last:
+                await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert reads >= 2
+    assert await stream_positions(js) == list(range(1, last + 1))

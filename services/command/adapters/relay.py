@@ -16,7 +16,6 @@ store.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import uuid
@@ -157,21 +156,35 @@ class OutboxRelay:
         # lost from the stream after being published, and must be published again.
         stream_tail = position
         log.info("relay resuming after position %d", position)
+        read_due = True  # The store may hold what this process never saw: read it first.
         while True:
             # What this process just saved, if it follows on without a hole, is all the
             # store holds there (positions are unique): no need to read it back.
             events = self._take_remembered(position)
-            if not events:
+            # Otherwise the store is read when a poll falls due (another writer's events
+            # are there, or ones saved before this relay ran), or when what is remembered
+            # starts past a hole. Not after every publish: that read found nothing.
+            if not events and (read_due or self._hole_after(position)):
                 notifications = await anyio.to_thread.run_sync(self._read_after, position)
                 events = [(n.id, self._domain_event(n)) for n in notifications]
+                read_due = False
             if not events:
                 self.wake.clear()
-                with contextlib.suppress(TimeoutError):
+                try:
                     await asyncio.wait_for(self.wake.wait(), timeout=self.poll_seconds)
+                except TimeoutError:
+                    read_due = True
                 continue
             await self.publish(events, stream_tail)
             position = events[-1][0]
             self.published_position = position
+
+    def _hole_after(self, position: int) -> bool:
+        """Whether events are remembered past `position` but not right after it. Those at
+        or below it (remembered after a store read already took them) are dropped."""
+        for stale in [p for p in list(self._saved) if p <= position]:
+            self._saved.pop(stale, None)
+        return bool(self._saved)
 
     def _take_remembered(self, position: int) -> list[tuple[int, Any]]:
         taken: list[tuple[int, Any]] = []
