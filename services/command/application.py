@@ -17,11 +17,12 @@ from uuid import UUID
 
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, Recording
+from eventsourcing.persistence import IntegrityError, Recording, Transcoder
 
 from contracts import commands as c
 from contracts.errors import ErrorBody, ErrorType, FlowledgerError
 from contracts.replies import Accepted, Reply
+from services.command.adapters.transcoder import OrjsonTranscoder
 from services.command.aggregate_cache import DEFAULT_SIZE, AggregateCache
 from services.command.domain.idempotency import IdempotencyRecord, idempotency_id
 from services.command.unit_of_work import UnitOfWork
@@ -38,6 +39,11 @@ class FlowledgerApplication(Application[UUID]):
     name = "flowledger"
     # Told what every save recorded, once committed (the relay's in-memory hand-over).
     on_saved: Callable[[list[Recording[UUID]]], None] | None = None
+
+    def construct_transcoder(self) -> Transcoder:
+        transcoder = OrjsonTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
 
     def save_aggregates(self, aggregates: list[Aggregate]) -> list[Recording[UUID]]:
         """`save(*aggregates)`, less its type tests: the library asks isinstance() of

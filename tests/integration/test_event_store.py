@@ -6,6 +6,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from eventsourcing.persistence import JSONTranscoder
+
 from contracts.commands import (
     CancelRun,
     CompleteBlock,
@@ -288,3 +290,50 @@ def test_a_replica_with_stale_cached_aggregates_decides_on_the_stored_state(
     assert isinstance(run, Run)
     assert run.blocks["first"]["status"] == "completed"
     assert run.blocks["second"]["status"] == "running"
+
+
+def test_stored_events_are_the_bytes_the_json_transcoder_writes(store_url: str) -> None:
+    """The store's events are encoded by orjson: read back and written again by the
+    library's json transcoder, every one is byte for byte what is stored."""
+    app = build_application(store_url)
+    processor = CommandProcessor(app, now)
+    replies = processor.process(
+        [
+            Envelope("t1", PutWorkflow(name="wf", definition=definition(diamond()))),
+            Envelope("t1", StartRun(workflow="wf", id="r1", input={"n": 2, "é": [1.5, None]})),
+            Envelope("t1", StartRun(workflow="wf", id="r2", input={"n": 3})),
+        ]
+    )
+    replies += processor.process(
+        [
+            Envelope(
+                "t1",
+                CompleteBlock(
+                    run_id="r1",
+                    block="prepare",
+                    attempt=1,
+                    output={"n": 2, "nested": {"deep": [True, "ü"]}},
+                    worker="w1",
+                    started_at=now(),
+                ),
+            ),
+            Envelope("t1", PauseRun(run_id="r2")),
+            Envelope("t1", CancelRun(run_id="r2")),
+        ]
+    )
+    assert all(isinstance(r, Accepted) for r in replies), replies
+    json_transcoder = JSONTranscoder()
+    app.register_transcodings(json_transcoder)
+    stored = app.recorder.select_notifications(start=1, limit=1000)
+    assert {n.topic.rsplit(".", 1)[-1] for n in stored} >= {
+        "WorkflowCreated",
+        "RunStarted",
+        "BlockScheduled",
+        "BlockCompleted",
+        "TimerStarted",
+        "RunStatusChanged",
+        "RunCancelled",
+    }
+    for notification in stored:
+        state = json_transcoder.decode(notification.state)
+        assert json_transcoder.encode(state) == notification.state, notification.topic
