@@ -57,10 +57,8 @@ SCHEDULE_TARGET_HEADER = "Nats-Schedule-Target"
 SCHEDULE_TIME_ZONE_HEADER = "Nats-Schedule-Time-Zone"
 # The purpose of a schedule's own timer (its fires start runs).
 SCHEDULE_PURPOSE = "schedule"
-POSITION_HEADER = "Fl-Position"
 # A command sent with this header is applied once; repeats get the first answer.
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-EVENT_TYPE_HEADER = "Fl-Event-Type"
 
 # HTTP headers of the public API.
 HTTP_POSITION_HEADER = "X-Flowledger-Position"

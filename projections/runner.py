@@ -11,7 +11,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from contracts import subjects
-from contracts.events import Envelope
+from contracts.events import Envelope, envelope_position
 from projections.store import ReadStore
 from services.bus import PullConsumer
 
@@ -112,7 +112,7 @@ class Projector:
             except NotFoundError:
                 seq += 1
                 continue
-            return int((msg.headers or {})[subjects.POSITION_HEADER])
+            return envelope_position(msg.data or b"{}")
         return None
 
     async def _first_seq_after(self, position: int, upto: int) -> int:

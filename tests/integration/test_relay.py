@@ -13,6 +13,7 @@ from nats.js import JetStreamContext
 
 from contracts import subjects
 from contracts.commands import PutWorkflow, StartRun
+from contracts.events import envelope_position
 from services import bus
 from services.command.adapters.relay import OutboxRelay
 from services.command.application import CommandProcessor, Envelope, FlowledgerApplication
@@ -42,7 +43,7 @@ async def stream_positions(js: JetStreamContext) -> list[int]:
             msg = await js.get_msg(subjects.EVENTS_STREAM, seq)
         except nats.js.errors.NotFoundError:
             continue
-        positions.append(int(msg.headers[subjects.POSITION_HEADER]))
+        positions.append(envelope_position(msg.data))
     return positions
 
 

@@ -43,6 +43,7 @@ from contracts.events import (
     TimerMessage,
     TimerStarted,
     encode_envelope,
+    envelope_position,
 )
 from services.bus import BatchPublisher
 from services.command.application import FlowledgerApplication
@@ -76,14 +77,16 @@ def _event_data(domain_event: Any) -> dict[str, Any]:
     return {k: v for k, v in domain_event.__dict__.items() if k not in _SKIP_FIELDS}
 
 
+# The hex digit that carries the RFC 4122 variant (10xx), for each digit it replaces.
+_VARIANT_DIGIT = {d: "89ab"[int(d, 16) & 0x3] for d in "0123456789abcdef"}
+
+
 def event_id(originator_id: uuid.UUID, version: int) -> str:
     """`str(uuid5(originator_id, str(version)))`, without building UUID objects (the
-    uuid module's were a tenth of the relay's CPU)."""
-    digest = bytearray(hashlib.sha1(originator_id.bytes + str(version).encode()).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    uuid module's were a tenth of the relay's CPU): the SHA-1's first 32 hex digits,
+    with the version digit set to 5 and the variant digit to 10xx."""
+    h = hashlib.sha1(originator_id.bytes + str(version).encode()).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT_DIGIT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
 def _rfc3339(moment: datetime) -> str:
@@ -136,7 +139,7 @@ class OutboxRelay:
             except NotFoundError:
                 seq -= 1
                 continue
-            return int((msg.headers or {})[subjects.POSITION_HEADER])
+            return envelope_position(msg.data)
         return 0
 
     # ----- the loop --------------------------------------------------------------------
@@ -299,11 +302,7 @@ class OutboxRelay:
             (
                 subjects.event_subject(identity.tenant, identity.aggregate, event_type),
                 envelope,
-                {
-                    subjects.MSG_ID_HEADER: str(position),
-                    subjects.POSITION_HEADER: str(position),
-                    subjects.EVENT_TYPE_HEADER: event_type,
-                },
+                {subjects.MSG_ID_HEADER: str(position)},
             )
         )
         return messages

@@ -6,6 +6,7 @@ they save the definition of an earlier version as a new version, never rewrite h
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import datetime
 from typing import Any
@@ -24,7 +25,9 @@ REDO = "redo"
 RESTORE = "restore"
 
 
+@functools.lru_cache(maxsize=4096)
 def workflow_aggregate_id(tenant: str, name: str) -> uuid.UUID:
+    """Cached: every start of a run looks its workflow up, and uuid5 is slow Python."""
     return uuid.uuid5(_WORKFLOW_NAMESPACE, f"{tenant}/{name}")
 
 
