@@ -13,7 +13,7 @@ from sqlalchemy import JSON, Column, Index, Integer, String, Table
 
 from contracts import events as e
 from projections.tables import metadata
-from projections.timefmt import rfc3339
+from projections.timefmt import event_at
 
 table = Table(
     "block_attempts",
@@ -75,7 +75,7 @@ def apply(row: dict[str, Any] | None, envelope: e.Envelope) -> dict[str, Any] | 
     if envelope.aggregate != "run" or envelope.type not in _ATTEMPT_EVENTS:
         return row
     data = envelope.parsed()
-    at = rfc3339(data.at)
+    at = event_at(envelope)
     if isinstance(data, e.BlockScheduled):
         if row is not None:  # An attempt is scheduled once; keep what is known of it.
             return row

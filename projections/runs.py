@@ -11,7 +11,7 @@ from sqlalchemy import JSON, Column, Index, Integer, String, Table
 
 from contracts import events as e
 from projections.tables import metadata
-from projections.timefmt import rfc3339
+from projections.timefmt import event_at, rfc3339
 
 table = Table(
     "runs",
@@ -51,15 +51,22 @@ OPEN_BLOCK = {"pending", "running", "waiting"}
 
 
 def _block(row: dict[str, Any], block_id: str) -> dict[str, Any]:
+    """A block of the new row, to change: copied first, as the row before is not to
+    change (only the blocks an event changes are copied)."""
     blocks: dict[str, dict[str, Any]] = row["blocks"]
-    return blocks[block_id]
+    block = blocks[block_id] = dict(blocks[block_id])
+    return block
+
+
+def _open_blocks(row: dict[str, Any]) -> list[dict[str, Any]]:
+    return [_block(row, bid) for bid, b in list(row["blocks"].items()) if b["status"] in OPEN_BLOCK]
 
 
 def apply(row: dict[str, Any] | None, envelope: e.Envelope) -> dict[str, Any] | None:
     if envelope.aggregate != "run":
         return row
     data = envelope.parsed()
-    at = rfc3339(data.at)
+    at = event_at(envelope)
     if isinstance(data, e.RunStarted):
         return {
             "tenant": envelope.tenant,
@@ -82,7 +89,7 @@ def apply(row: dict[str, Any] | None, envelope: e.Envelope) -> dict[str, Any] | 
         }
     if row is None:  # An event of a run this read model never saw start: nothing to do.
         return None
-    row = {**row, "blocks": {k: dict(v) for k, v in row["blocks"].items()}}
+    row = {**row, "blocks": dict(row["blocks"])}
     row["updated_at"] = at
     row["position"] = envelope.position
     if isinstance(data, e.BlockScheduled):
@@ -114,15 +121,16 @@ def apply(row: dict[str, Any] | None, envelope: e.Envelope) -> dict[str, Any] | 
         row.update(status="running", ended_at=None, error=None)
         if isinstance(data, e.RunRestarted):
             row["output"] = None
-        for block in row["blocks"].values():
-            if again is None or block["status"] in again:
+        for bid, old in list(row["blocks"].items()):
+            if again is None or old["status"] in again:
+                block = _block(row, bid)
                 kept = {k: block[k] for k in ("id", "type", "attempts")}
                 block.clear()
                 block.update(kept, status="pending")
     elif isinstance(data, e.RunRolledBack):
         row.update(status="paused", ended_at=None, error=None, output=None)
         for bid in data.reset:
-            block = row["blocks"][bid]
+            block = _block(row, bid)
             kept = {k: block[k] for k in ("id", "type", "attempts")}
             block.clear()
             block.update(kept, status="pending")
@@ -132,13 +140,11 @@ def apply(row: dict[str, Any] | None, envelope: e.Envelope) -> dict[str, Any] | 
         row.update(status="completed", output=data.output, ended_at=at)
     elif isinstance(data, e.RunFailed):
         row.update(status="failed", error=data.error, ended_at=at)
-        for block in row["blocks"].values():  # Open only when the run timed out.
-            if block["status"] in OPEN_BLOCK:
-                block.update(status="cancelled", ended_at=at)
+        for block in _open_blocks(row):  # Open only when the run timed out.
+            block.update(status="cancelled", ended_at=at)
     elif isinstance(data, (e.RunCancelled, e.RunTerminated)):
         status = "cancelled" if isinstance(data, e.RunCancelled) else "terminated"
         row.update(status=status, ended_at=at)
-        for block in row["blocks"].values():
-            if block["status"] in OPEN_BLOCK:
-                block.update(status="cancelled", ended_at=at)
+        for block in _open_blocks(row):
+            block.update(status="cancelled", ended_at=at)
     return row

@@ -8,7 +8,7 @@ from sqlalchemy import JSON, Boolean, Column, Integer, String, Table
 
 from contracts import events as e
 from projections.tables import metadata
-from projections.timefmt import rfc3339
+from projections.timefmt import event_at, rfc3339
 
 table = Table(
     "schedules",
@@ -39,7 +39,7 @@ def key(envelope: e.Envelope) -> tuple[str, str] | None:
 
 def apply(row: dict[str, Any] | None, envelope: e.Envelope) -> dict[str, Any] | None:
     data = envelope.parsed()
-    at = rfc3339(data.at)
+    at = event_at(envelope)
     if isinstance(data, e.ScheduleCreated):
         return {
             "tenant": envelope.tenant,

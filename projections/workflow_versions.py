@@ -8,7 +8,7 @@ from sqlalchemy import JSON, Column, Integer, String, Table
 
 from contracts import events as e
 from projections.tables import metadata
-from projections.timefmt import rfc3339
+from projections.timefmt import event_at
 
 # Each version makes a new row: the store need not look for an existing one.
 APPEND_ONLY = True
@@ -47,5 +47,5 @@ def apply(row: dict[str, Any] | None, envelope: e.Envelope) -> dict[str, Any] | 
         "definition": data.definition,
         "cause": cause,
         "based_on": based_on,
-        "created_at": rfc3339(data.at),
+        "created_at": event_at(envelope),
     }

@@ -12,7 +12,7 @@ from sqlalchemy import JSON, Boolean, Column, Integer, String, Table
 
 from contracts import events as e
 from projections.tables import metadata
-from projections.timefmt import rfc3339
+from projections.timefmt import event_at
 
 table = Table(
     "workflows",
@@ -58,7 +58,7 @@ def apply(row: dict[str, Any] | None, envelope: e.Envelope) -> dict[str, Any] | 
     if envelope.aggregate != "workflow":
         return row
     data = envelope.parsed()
-    at = rfc3339(data.at)
+    at = event_at(envelope)
     if isinstance(data, e.WorkflowCreated):
         return {
             "tenant": envelope.tenant,

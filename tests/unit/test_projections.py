@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 from typing import Any
 
@@ -182,6 +183,51 @@ def test_apply_does_not_mutate_the_previous_row() -> None:
     )
     assert first == snapshot
     assert second["blocks"]["fetch"]["status"] == "running"
+
+
+def _every_kind_of_run_event(ev: RunStream) -> list[Envelope]:
+    sched = {"type": "set", "execution": "task", "queue": "default", "config": {}}
+    fetch = {"block": "fetch", "attempt": 1}
+    return [
+        _started(ev),
+        ev("BlockScheduled", 1, **fetch, **sched),
+        ev("BlockStarted", 1, **fetch, worker="w1"),
+        ev("BlockFailed", 2, **fetch, error_type="E", message="m", logs=[], will_retry=False),
+        ev("RunFailed", 2, error={"type": "E", "message": "m"}),
+        ev("RunRetried", 3, reason=None),
+        ev("BlockScheduled", 3, block="fetch", attempt=2, **sched),
+        ev("BlockCompleted", 4, block="fetch", attempt=2, output=1, logs=[]),
+        ev("RunRolledBack", 5, block="fetch", attempt=2, reset=["fetch"]),
+        ev("RunStatusChanged", 6, status="running", reason=None),
+        ev("BlockScheduled", 6, block="nap", attempt=1, **sched),
+        ev("EventAwaited", 6, block="nap", attempt=1, event_type="go"),
+        ev(
+            "EventReceived",
+            7,
+            event_type="go",
+            payload={},
+            block="nap",
+            attempt=1,
+            from_inbox=False,
+        ),
+        ev("TimerStarted", 7, block="nap", attempt=1, purpose="sleep", timer_id="t", fire_at=at(9)),
+        ev("RunCancelled", 8, reason=None),
+        ev("RunRestarted", 9, reason=None, run_attempt=2),
+        ev("BlockScheduled", 9, block="fetch", attempt=3, **sched),
+        ev("RunTerminated", 10, reason=None),
+    ]
+
+
+def test_no_event_changes_the_row_it_is_applied_to() -> None:
+    """Rows are copied only where an event changes them: the row before stays as it was."""
+    row = None
+    for env in _every_kind_of_run_event(RunStream()):
+        before = copy.deepcopy(row)
+        after = runs.apply(row, env)
+        assert row == before, env.type
+        assert after is not None
+        row = after
+    assert row["status"] == "terminated"
 
 
 def test_a_retry_then_failure() -> None:
