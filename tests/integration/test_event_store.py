@@ -337,3 +337,12 @@ def test_stored_events_are_the_bytes_the_json_transcoder_writes(store_url: str) 
     for notification in stored:
         state = json_transcoder.decode(notification.state)
         assert json_transcoder.encode(state) == notification.state, notification.topic
+
+
+def test_postgres_takes_the_batch_in_binary(store_url: str) -> None:
+    app = build_application(store_url)
+    if not store_url.startswith("postgres"):
+        assert not hasattr(app.recorder, "sql_invoke_pg_function_insert_events")
+        return
+    statement = app.recorder.sql_invoke_pg_function_insert_events.as_string(None)
+    assert "%b" in statement and "%s" not in statement

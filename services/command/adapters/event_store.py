@@ -1,9 +1,14 @@
-"""Turn an `FL_EVENT_STORE` URL into the eventsourcing library's environment."""
+"""Turn an `FL_EVENT_STORE` URL into the eventsourcing library's environment, and tune
+the library's recorder."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
+
+from eventsourcing.postgres import PostgresApplicationRecorder
+from psycopg.sql import SQL, Identifier
 
 
 def store_environment(url: str) -> dict[str, str]:
@@ -36,3 +41,22 @@ def store_environment(url: str) -> dict[str, str]:
             env["POSTGRES_SCHEMA"] = schema[0]
         return env
     raise ValueError(f"unsupported event store URL {url!r}: use sqlite:/// or postgresql://")
+
+
+def insert_in_binary(recorder: Any) -> None:
+    """PostgreSQL: hand the batch's events to the library's insert function in psycopg's
+    binary format. The library binds them as text, and psycopg's text form of an array of
+    composites (every byte of every state escaped, in Python) was a third of saving a
+    batch. The statement is the library's own (eventsourcing 9.5), `%s` made `%b`."""
+    if not isinstance(recorder, PostgresApplicationRecorder):
+        return
+    if not recorder.datastore.enable_db_functions:
+        return  # Inserted row by row: nothing built as one array.
+    # A library that no longer has the statement is caught by the event store tests.
+    assert hasattr(recorder, "sql_invoke_pg_function_insert_events")
+    recorder.sql_invoke_pg_function_insert_events = SQL(
+        "SELECT * FROM {schema}.{insert_events}((%b))"
+    ).format(
+        schema=Identifier(recorder.datastore.schema),
+        insert_events=Identifier(recorder.pg_function_name_insert_events),
+    )
