@@ -417,10 +417,11 @@ def encode_envelope(
     )
 
 
-def envelope_position(body: bytes) -> int:
-    """The position of the event a message on FL_EVENTS carries. (Its only header is
-    `Nats-Msg-Id`: headers cost every publisher and every consumer per message.)"""
-    return Envelope.model_validate_json(body).position
+def envelope_position(body: bytes | None) -> int:
+    """The position of the event a message on FL_EVENTS carries (a message without a
+    body is refused as an invalid envelope). Its only header is `Nats-Msg-Id`: headers
+    cost every publisher and every consumer per message."""
+    return Envelope.model_validate_json(body or b"").position
 
 
 class Task(BaseModel):

@@ -112,7 +112,7 @@ class Projector:
             except NotFoundError:
                 seq += 1
                 continue
-            return envelope_position(msg.data or b"{}")
+            return envelope_position(msg.data)
         return None
 
     async def _first_seq_after(self, position: int, upto: int) -> int:
