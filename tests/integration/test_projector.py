@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from sqlalchemy import event, select
 
 from contracts import subjects
@@ -20,6 +21,7 @@ from projections import block_attempts
 from projections.runner import Projector
 from projections.store import ReadStore, create_read_engine, create_tables
 from projections.tables import metadata
+from services.bus import core_connection
 from services.command.adapters.relay import OutboxRelay
 from services.command.application import CommandProcessor
 from services.command.application import Envelope as CommandEnvelope
@@ -88,6 +90,55 @@ async def test_redelivered_events_change_nothing(
     await js.delete_consumer(subjects.EVENTS_STREAM, subjects.PROJECTOR_DURABLE)
     await project_until(Projector(js, read_store), last)
     assert snapshot(read_store) == before
+
+
+async def test_one_acknowledgement_covers_a_batch(
+    js: JetStreamContext, tmp_path: Path, read_store: ReadStore
+) -> None:
+    app = build_application(f"sqlite:///{tmp_path / 'events.db'}")
+    last = write_runs(app, 15)
+    await relay_until(OutboxRelay(app, js), last)
+    events = (await js.stream_info(subjects.EVENTS_STREAM)).state.messages
+    nc = core_connection(js)
+    acks = await nc.subscribe(f"$JS.ACK.{subjects.EVENTS_STREAM}.{subjects.PROJECTOR_DURABLE}.>")
+    await project_until(Projector(js, read_store), last)
+
+    async with asyncio.timeout(5):  # The last ack may still be on its way.
+        while True:
+            info = await js.consumer_info(subjects.EVENTS_STREAM, subjects.PROJECTOR_DURABLE)
+            if info.num_ack_pending == 0 and info.ack_floor.stream_seq == events:
+                break
+            await asyncio.sleep(0.01)
+    assert events > 25
+    assert 1 <= acks.pending_msgs < events / 10  # One per batch fetched, not one per event.
+
+
+async def test_a_consumer_acknowledging_each_event_is_replaced_from_where_the_store_stands(
+    js: JetStreamContext, tmp_path: Path, read_store: ReadStore
+) -> None:
+    """An earlier version's consumer (per-event acks: JetStream cannot change that) is
+    replaced by one delivering only what the read store lacks."""
+    app = build_application(f"sqlite:///{tmp_path / 'events.db'}")
+    last = write_runs(app, 8)
+    await relay_until(OutboxRelay(app, js), last)
+    envelopes = await all_envelopes(js)
+    old = ConsumerConfig(
+        durable_name=subjects.PROJECTOR_DURABLE,
+        filter_subject=subjects.event_wildcard(),
+        ack_policy=AckPolicy.EXPLICIT,
+        deliver_policy=DeliverPolicy.ALL,
+    )
+    await js.add_consumer(subjects.EVENTS_STREAM, config=old)
+    half = envelopes[: len(envelopes) // 2]
+    read_store.apply_batch(half)  # What the earlier version's projector had applied.
+
+    await project_until(Projector(js, read_store), last)
+    info = await js.consumer_info(subjects.EVENTS_STREAM, subjects.PROJECTOR_DURABLE)
+    assert info.config.ack_policy == AckPolicy.ALL
+    assert info.delivered.consumer_seq == len(envelopes) - len(half)
+    rebuilt = open_read_store(f"sqlite:///{tmp_path / 'rebuilt.db'}")
+    rebuilt.apply_batch(envelopes)
+    assert snapshot(read_store) == snapshot(rebuilt)
 
 
 async def test_read_model_rebuilt_from_the_first_event_equals_the_live_one(
