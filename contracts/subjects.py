@@ -45,6 +45,15 @@ def pull_request_subject(stream: str, durable: str) -> str:
     return f"{JETSTREAM_API_PREFIX}.CONSUMER.MSG.NEXT.{stream}.{durable}"
 
 
+# A delivered message's reply subject, to which its acknowledgement is published.
+JETSTREAM_ACK_PREFIX = "$JS.ACK"
+
+
+def acks_wildcard(stream: str, durable: str) -> str:
+    """Every acknowledgement sent for one consumer's messages (to watch them)."""
+    return f"{JETSTREAM_ACK_PREFIX}.{stream}.{durable}.>"
+
+
 # KV bucket that holds the leases (relay, projector).
 LEASES_BUCKET = "fl_leases"
 RELAY_LEASE_KEY = "relay"

@@ -100,7 +100,9 @@ async def test_one_acknowledgement_covers_a_batch(
     await relay_until(OutboxRelay(app, js), last)
     events = (await js.stream_info(subjects.EVENTS_STREAM)).state.messages
     nc = core_connection(js)
-    acks = await nc.subscribe(f"$JS.ACK.{subjects.EVENTS_STREAM}.{subjects.PROJECTOR_DURABLE}.>")
+    acks = await nc.subscribe(
+        subjects.acks_wildcard(subjects.EVENTS_STREAM, subjects.PROJECTOR_DURABLE)
+    )
     await project_until(Projector(js, read_store), last)
 
     async with asyncio.timeout(5):  # The last ack may still be on its way.
