@@ -136,9 +136,11 @@ class Projector:
         if start:
             changes = {"deliver_policy": DeliverPolicy.BY_START_SEQUENCE, "opt_start_seq": start}
         config = consumer_config(
-            durable_name=subjects.PROJECTOR_DURABLE, filter_subject=subjects.event_wildcard()
+            durable_name=subjects.PROJECTOR_DURABLE,
+            filter_subject=subjects.event_wildcard(),
+            **changes,
         )
-        await self.js.add_consumer(subjects.EVENTS_STREAM, config=config.evolve(**changes))
+        await self.js.add_consumer(subjects.EVENTS_STREAM, config=config)
 
     async def _position_at(self, seq: int, upto: int) -> int | None:
         """The position of the event at stream sequence `seq`, or at the next one that
