@@ -11,6 +11,7 @@ from projections.store import ReadStore, create_read_engine, create_tables
 from services import bus
 from services.readiness import mark_ready
 from services.settings import Settings
+from services.tasks import stop_tasks
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,6 @@ async def run_projector(settings: Settings, stop: asyncio.Event) -> None:
     try:
         await stop.wait()
     finally:
-        holding.cancel()
-        await asyncio.gather(holding, return_exceptions=True)
+        await stop_tasks(holding)
         await nc.close()  # Our own work is finished above; drain would wait on idle pulls.
         engine.dispose()

@@ -18,6 +18,7 @@ from nats.js.errors import BadRequestError, KeyWrongLastSequenceError, NotFoundE
 from nats.js.kv import KeyValue
 
 from contracts import subjects
+from services.tasks import stop_tasks
 
 log = logging.getLogger(__name__)
 
@@ -133,9 +134,8 @@ class Lease:
                         log.warning("lease %s lost", self.key)
                         break
             finally:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-                failed = task.done() and not task.cancelled() and task.exception()
+                await stop_tasks(task)
+                failed = not task.cancelled() and task.exception()
                 if failed:
                     log.error("lease %s work failed", self.key, exc_info=task.exception())
             await self.release()

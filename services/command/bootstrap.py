@@ -19,6 +19,7 @@ from services.command.committer import GroupCommitter
 from services.command.entrypoints.nats_handlers import register_command_handlers
 from services.readiness import mark_ready
 from services.settings import Settings
+from services.tasks import stop_tasks
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +73,7 @@ async def run_command_service(settings: Settings, stop: asyncio.Event) -> None:
     finally:
         log.info("stopping: no new commands")
         await broker.stop()
-        for task in background:
-            task.cancel()
-        await asyncio.gather(*background, return_exceptions=True)
+        await stop_tasks(*background)
         log.info("stopping: relay and timers stopped")
         await committer.stop()
         await nc.close()  # Our own work is finished above; drain would wait on idle pulls.

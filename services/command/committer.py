@@ -18,6 +18,7 @@ from contracts.commands import Command
 from contracts.errors import ErrorBody, ErrorType
 from contracts.replies import Reply
 from services.command.application import CommandProcessor, Envelope
+from services.tasks import stop_tasks
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +48,7 @@ class GroupCommitter:
 
     async def stop(self) -> None:
         if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await stop_tasks(self._task)
 
     async def submit(
         self, tenant: str, command: Command, idempotency: tuple[str, str] | None = None

@@ -9,6 +9,7 @@ import logging
 from services import bus
 from services.readiness import mark_ready
 from services.settings import Settings
+from services.tasks import stop_tasks
 from services.worker.runner import Worker
 
 log = logging.getLogger(__name__)
@@ -33,9 +34,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     try:
         await stop.wait()
     finally:
-        for task in serving:
-            task.cancel()
-        await asyncio.gather(*serving, return_exceptions=True)
+        await stop_tasks(*serving)
         # Graceful drain: finish the blocks in hand before leaving.
         await worker.drain()
         await nc.close()  # Our own work is finished above; drain would wait on idle pulls.

@@ -26,6 +26,7 @@ from services.command.adapters.relay import OutboxRelay
 from services.command.application import CommandProcessor
 from services.command.application import Envelope as CommandEnvelope
 from services.command.bootstrap import build_application
+from services.tasks import stop_tasks
 from tests.integration.test_relay import relay_until, write_runs
 from tests.support.builders import definition, diamond
 
@@ -57,8 +58,7 @@ async def project_until(projector: Projector, position: int, timeout: float = 20
                     task.result()
                 await asyncio.sleep(0.01)
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await stop_tasks(task)
 
 
 def open_read_store(url: str) -> ReadStore:

@@ -18,6 +18,7 @@ from services import bus
 from services.command.adapters.relay import OutboxRelay
 from services.command.application import CommandProcessor, Envelope, FlowledgerApplication
 from services.command.bootstrap import build_application
+from services.tasks import stop_tasks
 from tests.support.builders import definition, diamond
 
 pytestmark = pytest.mark.anyio
@@ -56,8 +57,7 @@ async def relay_until(relay: OutboxRelay, position: int, timeout: float = 20.0) 
                     task.result()
                 await asyncio.sleep(0.01)
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await stop_tasks(task)
 
 
 async def test_commit_then_crash_before_publish_loses_nothing(
@@ -149,8 +149,7 @@ async def test_events_handed_over_in_memory_are_published_as_decoded_ones(
             while relay.published_position < last:
                 await asyncio.sleep(0.01)
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await stop_tasks(task)
     assert decoded < last / 2, "remembered events were decoded again"
     assert await stream_positions(js) == list(range(1, last + 1))
     app.mapper.to_domain_event = decode  # type: ignore[method-assign]
@@ -195,7 +194,6 @@ async def test_the_store_is_read_only_when_a_poll_falls_due_or_a_hole_shows(
             while relay.published_position < last:
                 await asyncio.sleep(0.01)
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await stop_tasks(task)
     assert reads >= 2
     assert await stream_positions(js) == list(range(1, last + 1))
