@@ -79,8 +79,7 @@ async def test_relay_killed_mid_publish_resumes_without_duplicates(
     async with asyncio.timeout(10):
         while relay.published_position < 20:
             await asyncio.sleep(0)
-    task.cancel()  # Killed between two batches, or in the middle of one.
-    await asyncio.gather(task, return_exceptions=True)
+    await stop_tasks(task)  # Killed between two batches, or in the middle of one.
     second = write_runs(app, 10)
     assert second > first
     await relay_until(OutboxRelay(app, js), second)
