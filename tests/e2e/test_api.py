@@ -42,6 +42,20 @@ def test_bad_input_is_refused_with_the_error_body_and_writes_nothing(stack: Stac
             stack.http.put(f"/v1/workflows/{name}2", json={**diamond(), "colour": "red"}),
             (422, "VALIDATION_ERROR"),
         ),
+        "NaN, which JSON has not": (
+            stack.http.post(
+                f"/v1/workflows/{name}/runs", content=b'{"input": {"x": NaN}}', headers=headers
+            ),
+            (400, "BAD_REQUEST"),
+        ),
+        "YAML's .inf": (
+            stack.http.post(
+                f"/v1/workflows/{name}/runs",
+                content=b"input:\n  x: .inf\n",
+                headers={"content-type": "application/yaml"},
+            ),
+            (400, "BAD_REQUEST"),
+        ),
         "wrong type": (
             stack.http.post(f"/v1/workflows/{name}/runs", json={"input": "not an object"}),
             (422, "VALIDATION_ERROR"),
@@ -141,6 +155,7 @@ def test_the_bus_answers_bad_commands_with_the_error_body(stack: Stack) -> None:
     start = subjects.command_subject("default", "run", "start")
     replies = {
         "malformed": asyncio.run(ask(start, b"{nope")),
+        "infinite": asyncio.run(ask(start, b'{"workflow": "w", "input": {"x": -Infinity}}')),
         "invalid": asyncio.run(ask(start, json.dumps({"workflow": 3}).encode())),
         "unknown workflow": asyncio.run(ask(start, json.dumps({"workflow": "zz"}).encode())),
         "unknown command": asyncio.run(
@@ -150,6 +165,7 @@ def test_the_bus_answers_bad_commands_with_the_error_body(stack: Stack) -> None:
     types = {what: reply["error"]["type"] for what, reply in replies.items()}  # type: ignore[index]
     assert types == {
         "malformed": "BAD_REQUEST",
+        "infinite": "BAD_REQUEST",
         "invalid": "VALIDATION_ERROR",
         "unknown workflow": "WORKFLOW_NOT_FOUND",
         "unknown command": "NOT_FOUND",

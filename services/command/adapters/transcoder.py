@@ -9,8 +9,9 @@ not a string, an integer past 64 bits, a type with no transcoding) goes through 
 module as before, so it encodes or fails as it always did. Decoding is the library's own.
 
 Two kinds of value read back differently, and neither is in Flowledger's events: NaN and
-infinities become null (as they already do on the bus), and a UUID inside an event's
-state would be a plain string (aggregate ids are not state; snapshots are off).
+infinities become null (as on the bus; commands carrying them are refused at the edge,
+`contracts.strict_json`), and a UUID inside an event's state would be a plain string
+(aggregate ids are not state; snapshots are off).
 """
 
 from __future__ import annotations

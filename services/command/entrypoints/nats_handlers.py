@@ -9,7 +9,6 @@ task per message (FastStream's concurrent consumption cost more CPU than the com
 from __future__ import annotations
 
 import itertools
-import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +19,7 @@ from faststream.nats.message import NatsMessage
 from nats.aio.msg import Msg
 from pydantic import ValidationError
 
-from contracts import subjects
+from contracts import strict_json, subjects
 from contracts.commands import (
     CreateSchedule,
     ReplayRun,
@@ -98,7 +97,7 @@ def parse_command(
             ErrorType.PAYLOAD_TOO_LARGE, f"command body over {max_bytes} bytes", limit=max_bytes
         )
     try:
-        data = json.loads(body or b"{}")
+        data = strict_json.loads(body or b"{}")
     except ValueError as exc:
         return ErrorBody.of(ErrorType.BAD_REQUEST, f"malformed JSON: {exc}")
     try:

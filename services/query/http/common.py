@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -16,7 +15,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException
 from pydantic import BaseModel, ValidationError
 
-from contracts import subjects
+from contracts import strict_json, subjects
 from contracts.commands import Command
 from contracts.errors import ErrorBody, ErrorType, FlowledgerError
 from contracts.replies import Accepted
@@ -73,11 +72,11 @@ async def parse_body(request: Request[Any, Any, Any], max_bytes: int) -> Any:
         return {}
     if request.headers.get("content-type", "").split(";")[0].strip() in YAML_TYPES:
         try:
-            return yaml.safe_load(raw)
-        except yaml.YAMLError as exc:
+            return strict_json.refuse_non_finite(yaml.safe_load(raw))
+        except (yaml.YAMLError, ValueError) as exc:  # ValueError: a .nan or .inf in it.
             raise FlowledgerError(ErrorType.BAD_REQUEST, f"malformed YAML: {exc}") from exc
     try:
-        return json.loads(raw)
+        return strict_json.loads(raw)
     except ValueError as exc:
         raise FlowledgerError(ErrorType.BAD_REQUEST, f"malformed JSON: {exc}") from exc
 
