@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -119,6 +121,39 @@ async def test_only_one_relay_holds_the_lease(js: JetStreamContext) -> None:
     assert await first.renew()
     await first.release()
     assert await second.acquire()
+
+
+async def test_work_under_a_lost_lease_is_stopped(js: JetStreamContext) -> None:
+    """Whoever loses the lease stops its work (a relay or a projector must never run
+    twice), and goes on trying to take the lease back until told to stop."""
+    kv = await bus.leases(js, ttl_seconds=2)
+    key = f"relay-{uuid.uuid4().hex}"
+    lease, stop = bus.Lease(kv, key, "a", 2), asyncio.Event()
+    beats: list[float] = []
+
+    async def work() -> None:
+        wake = asyncio.Event()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), 0.01)
+            beats.append(time.monotonic())
+
+    holding = asyncio.create_task(lease.hold(work, stop))
+    try:
+        async with asyncio.timeout(10):
+            while not beats:
+                await asyncio.sleep(0.01)
+            await kv.put(key, b"b")  # Taken over: the next renewal fails.
+            lost_at = time.monotonic()
+            while time.monotonic() - beats[-1] < 1.0:  # Until the work has gone quiet.
+                await asyncio.sleep(0.05)
+        assert lost_at <= beats[-1] < lost_at + 2, "stopped within a renewal of the loss"
+        assert not holding.done(), "it goes on trying to take the lease back"
+        stop.set()
+        async with asyncio.timeout(5):
+            await holding
+    finally:
+        await stop_tasks(holding)
 
 
 async def test_events_handed_over_in_memory_are_published_as_decoded_ones(
