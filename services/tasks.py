@@ -22,16 +22,26 @@ WARN_AFTER_SECONDS = 5.0
 
 async def stop_tasks(*tasks: asyncio.Task[Any]) -> None:
     """Cancel `tasks` and return once every one has ended (their exceptions are then
-    retrieved: a caller who cares reads `task.exception()`)."""
+    retrieved: a caller who cares reads `task.exception()`).
+
+    If the caller is cancelled meanwhile (a lease holder stopping its work while it is
+    being stopped itself, and so cancelled again every RECANCEL_SECONDS), the tasks are
+    still stopped first; the cancellation is raised after."""
     pending = {task for task in tasks if not task.done()}
     warn_at = asyncio.get_running_loop().time() + WARN_AFTER_SECONDS
+    cancelled = False
     while pending:
         for task in pending:
             task.cancel()
-        _, pending = await asyncio.wait(pending, timeout=RECANCEL_SECONDS)
+        try:
+            _, pending = await asyncio.wait(pending, timeout=RECANCEL_SECONDS)
+        except asyncio.CancelledError:
+            cancelled = True
         if pending and asyncio.get_running_loop().time() >= warn_at:
             log.warning("still stopping after %.0f s: %s", WARN_AFTER_SECONDS, pending)
             warn_at = float("inf")  # Said once is enough.
     for task in tasks:
         if not task.cancelled():
             task.exception()
+    if cancelled:
+        raise asyncio.CancelledError

@@ -85,3 +85,35 @@ def test_a_task_that_resists_several_cancellations_is_cancelled_until_it_ends() 
         assert task.cancelled()
 
     asyncio.run(scenario())
+
+
+@pytest.mark.timeout(20)
+def test_a_task_stopping_its_own_while_it_is_stopped_stops_them_first() -> None:
+    """A lease holder stops its work in a `finally` while it is stopped itself, and so
+    cancelled again and again: its work must still have ended when it does."""
+
+    async def stubborn() -> None:
+        for _ in range(5):  # Ends only after five cancellations: ~0.4 s of stopping.
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(10)
+
+    async def scenario() -> None:
+        work = asyncio.create_task(stubborn())
+
+        async def holder() -> None:
+            try:
+                await asyncio.Event().wait()
+            finally:
+                await stop_tasks(work)
+
+        holding = asyncio.create_task(holder())
+        await asyncio.sleep(0)
+        try:
+            async with asyncio.timeout(5):
+                await stop_tasks(holding)
+            assert work.done(), "the holder ended while its work still ran"
+            assert holding.cancelled()
+        finally:
+            await stop_tasks(work)  # So that a failure here leaves nothing running.
+
+    asyncio.run(scenario())
