@@ -49,6 +49,15 @@ async def all_envelopes(js: JetStreamContext) -> list[Envelope]:
     ]
 
 
+async def runs_on_the_stream(js: JetStreamContext, tmp_path: Path, runs: int) -> int:
+    """`runs` starts saved in a SQLite event store and relayed to FL_EVENTS; the last
+    position."""
+    app = build_application(f"sqlite:///{tmp_path / 'events.db'}")
+    last = write_runs(app, runs)
+    await relay_until(OutboxRelay(app, js), last)
+    return last
+
+
 async def project_until(projector: Projector, position: int, timeout: float = 20.0) -> None:
     task = asyncio.create_task(projector.run())
     try:
@@ -75,9 +84,7 @@ def read_store(store_url: str) -> ReadStore:
 async def test_redelivered_events_change_nothing(
     js: JetStreamContext, tmp_path: Path, read_store: ReadStore
 ) -> None:
-    app = build_application(f"sqlite:///{tmp_path / 'events.db'}")
-    last = write_runs(app, 15)
-    await relay_until(OutboxRelay(app, js), last)
+    last = await runs_on_the_stream(js, tmp_path, 15)
     await project_until(Projector(js, read_store), last)
     before = snapshot(read_store)
     assert len(before["runs"]) == 15
@@ -95,9 +102,7 @@ async def test_redelivered_events_change_nothing(
 async def test_one_acknowledgement_covers_a_batch(
     js: JetStreamContext, tmp_path: Path, read_store: ReadStore
 ) -> None:
-    app = build_application(f"sqlite:///{tmp_path / 'events.db'}")
-    last = write_runs(app, 15)
-    await relay_until(OutboxRelay(app, js), last)
+    last = await runs_on_the_stream(js, tmp_path, 15)
     events = (await js.stream_info(subjects.EVENTS_STREAM)).state.messages
     nc = core_connection(js)
     acks = await nc.subscribe(
@@ -122,9 +127,7 @@ async def test_a_consumer_acknowledging_each_event_is_replaced_from_where_the_st
 ) -> None:
     """An earlier version's consumer (per-event acks: JetStream cannot change that) is
     replaced by one delivering only what the read store lacks."""
-    app = build_application(f"sqlite:///{tmp_path / 'events.db'}")
-    last = write_runs(app, 8)
-    await relay_until(OutboxRelay(app, js), last)
+    last = await runs_on_the_stream(js, tmp_path, 8)
     envelopes = await all_envelopes(js)
     old = ConsumerConfig(
         durable_name=subjects.PROJECTOR_DURABLE,
@@ -148,9 +151,7 @@ async def test_a_consumer_acknowledging_each_event_is_replaced_from_where_the_st
 async def test_read_model_rebuilt_from_the_first_event_equals_the_live_one(
     js: JetStreamContext, tmp_path: Path, read_store: ReadStore
 ) -> None:
-    app = build_application(f"sqlite:///{tmp_path / 'events.db'}")
-    last = write_runs(app, 5)
-    await relay_until(OutboxRelay(app, js), last)
+    last = await runs_on_the_stream(js, tmp_path, 5)
     envelopes = await all_envelopes(js)
     # Live: one event at a time; rebuilt: everything in one batch.
     for envelope in envelopes:
@@ -169,9 +170,7 @@ async def test_events_acknowledged_then_lost_by_the_read_store_are_applied_again
     """A read store can lose commits after the projector acknowledged them (SQLite's
     synchronous=NORMAL on a power cut, a restore from an older backup); the durable
     consumer never delivers those again, so the projector reads them from the stream."""
-    app = build_application(f"sqlite:///{tmp_path / 'events.db'}")
-    last = write_runs(app, 12)
-    await relay_until(OutboxRelay(app, js), last)
+    last = await runs_on_the_stream(js, tmp_path, 12)
     envelopes = await all_envelopes(js)
 
     # A projector applied and acknowledged every event, into a store that was then lost...
