@@ -12,7 +12,6 @@ projector are let catch up, so one measurement's backlog does not eat the next o
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -138,4 +137,4 @@ async def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    h.run(main)

