@@ -35,7 +35,6 @@ import psycopg
 from contracts import subjects
 from contracts.commands import PutWorkflow, StartRun
 from services import devserver
-from services.cli import event_loop_factory
 
 ROOT = Path(__file__).resolve().parent.parent
 # A snapshot run (see bench/README.md) writes into the work tree's results folder.
@@ -56,13 +55,6 @@ THREE_BLOCKS: dict[str, Any] = {
         {"id": "done", "type": "noop", "needs": ["double"]},
     ]
 }
-
-
-def run(main: Callable[[], Awaitable[Any]]) -> None:
-    """Run a bench's main on the services' own event loop (uvloop where installed): the
-    load generator shares the 2 cores with the stack it measures, so it should cost little."""
-    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-        runner.run(main())
 
 
 def _exit_on_sigterm(signum: int, frame: Any) -> None:

@@ -12,6 +12,7 @@ projector are let catch up, so one measurement's backlog does not eat the next o
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -137,4 +138,4 @@ async def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
 
 
 if __name__ == "__main__":
-    h.run(main)
+    asyncio.run(main())

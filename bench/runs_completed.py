@@ -315,4 +315,4 @@ async def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
 
 
 if __name__ == "__main__":
-    h.run(main)
+    asyncio.run(main())

@@ -74,8 +74,10 @@ def run_role(name: str) -> None:
 def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop where it is installed (everywhere but Windows), else asyncio's own loop.
 
-    Measured in the running stack (bench.runs_completed, alternating trials on one host):
-    about 8 % more runs completed per second and 6-8 % less CPU per run in every process."""
+    Measured in the running stack, alternating trials on one host: at 16 starts in flight,
+    4-8 % less command-service CPU per start and ~4 % more starts/s; at 64, and for
+    completed runs on PostgreSQL, no change beyond the trials' spread. On another host,
+    ~8 % more completed runs/s on SQLite. (bench/README.md has the numbers.)"""
     try:
         import uvloop
     except ImportError:

@@ -109,8 +109,6 @@ async def run_query_service(settings: Settings, stop: asyncio.Event) -> None:
         port=settings.http_port,
         log_level="warning",
         lifespan="on",
-        # httptools (C) parses requests for less CPU than h11 (pure Python).
-        http="httptools",
         # Open event streams (SSE) must not hold a shutdown up for long.
         timeout_graceful_shutdown=5,
     )
