@@ -109,6 +109,9 @@ async def run_query_service(settings: Settings, stop: asyncio.Event) -> None:
         port=settings.http_port,
         log_level="warning",
         lifespan="on",
+        # httptools (C) rather than h11 (pure Python): 30 % less of this service's CPU per
+        # REST start, 7 % more starts/s at 64 in flight (bench/README.md).
+        http="httptools",
         # Open event streams (SSE) must not hold a shutdown up for long.
         timeout_graceful_shutdown=5,
     )
