@@ -74,7 +74,7 @@ def _end(row: dict[str, Any], status: str, at: str) -> dict[str, Any]:
 def apply(row: dict[str, Any] | None, envelope: e.Envelope) -> dict[str, Any] | None:
     if envelope.aggregate != "run" or envelope.type not in _ATTEMPT_EVENTS:
         return row
-    data = envelope.parsed()
+    data = envelope.parsed
     at = event_at(envelope)
     if isinstance(data, e.BlockScheduled):
         if row is not None:  # An attempt is scheduled once; keep what is known of it.

@@ -34,7 +34,7 @@ def key(envelope: e.Envelope) -> tuple[str, str] | None:
 
 
 def apply(row: dict[str, Any] | None, envelope: e.Envelope) -> dict[str, Any] | None:
-    data = envelope.parsed()
+    data = envelope.parsed
     at = event_at(envelope)
     if isinstance(data, e.JobCreated):
         return {

@@ -65,7 +65,7 @@ def _open_blocks(row: dict[str, Any]) -> list[dict[str, Any]]:
 def apply(row: dict[str, Any] | None, envelope: e.Envelope) -> dict[str, Any] | None:
     if envelope.aggregate != "run":
         return row
-    data = envelope.parsed()
+    data = envelope.parsed
     at = event_at(envelope)
     if isinstance(data, e.RunStarted):
         return {

@@ -36,7 +36,7 @@ def key(envelope: e.Envelope) -> tuple[str, str, str] | None:
 
 def apply(row: dict[str, Any] | None, envelope: e.Envelope) -> dict[str, Any] | None:
     """None for a deleted snapshot."""
-    data = envelope.parsed()
+    data = envelope.parsed
     at = event_at(envelope)
     if isinstance(data, e.SnapshotCreated):
         return {

@@ -26,4 +26,4 @@ def event_at(envelope: Envelope) -> str:
     text = envelope.data.get("at")
     if isinstance(text, str) and len(text) == 27 and text[19] == "." and text[26] == "Z":
         return text
-    return rfc3339(envelope.parsed().at)
+    return rfc3339(envelope.parsed.at)

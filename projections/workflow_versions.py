@@ -33,7 +33,7 @@ def key(envelope: e.Envelope) -> tuple[str, str, int] | None:
 
 
 def apply(row: dict[str, Any] | None, envelope: e.Envelope) -> dict[str, Any] | None:
-    data = envelope.parsed()
+    data = envelope.parsed
     if isinstance(data, e.WorkflowCreated):
         cause, based_on = "create", None
     elif isinstance(data, e.WorkflowVersionSaved):

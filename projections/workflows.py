@@ -57,7 +57,7 @@ RUN_STATUSES = (
 def apply(row: dict[str, Any] | None, envelope: e.Envelope) -> dict[str, Any] | None:
     if envelope.aggregate != "workflow":
         return row
-    data = envelope.parsed()
+    data = envelope.parsed
     at = event_at(envelope)
     if isinstance(data, e.WorkflowCreated):
         return {
