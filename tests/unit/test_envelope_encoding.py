@@ -67,3 +67,19 @@ def test_a_time_in_another_offset_is_the_same_moment() -> None:
     data = BlockCompleted(at=at, block="b", attempt=1, output=None, logs=[])
     encoded, modelled = both(data, at, "r-1")
     assert Envelope.model_validate_json(encoded).occurred_at == modelled.occurred_at
+
+
+def test_an_envelopes_parsed_data_is_its_event_parsed_once_and_invisible_to_dumps() -> None:
+    at = datetime(2026, 12, 3, 7, 0, 0, 123456, tzinfo=UTC)
+    data = BlockCompleted(at=at, block="b", attempt=1, output={"n": 2}, logs=[])
+    encoded, modelled = both(data, at, None)
+    envelope = Envelope.model_validate_json(encoded)
+    fresh = Envelope.model_validate_json(encoded)
+    dumped = envelope.model_dump_json()
+
+    assert envelope.parsed == data
+    assert envelope.parsed is envelope.parsed  # Parsed once, then cached.
+    # The cached event is not a field: equality and dumps are as before it was read.
+    assert envelope == fresh == modelled
+    assert envelope.model_dump_json() == dumped
+    assert set(envelope.model_dump()) == set(Envelope.model_fields)
