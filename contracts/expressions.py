@@ -14,6 +14,7 @@ from typing import Any
 import jmespath
 from jmespath.exceptions import JMESPathError
 from jmespath.parser import ParsedResult
+from jmespath.visitor import TreeInterpreter
 
 _WHOLE = re.compile(r"^\$\{([^{}]+)\}$")
 _INNER = re.compile(r"\$\{([^{}]+)\}")
@@ -31,9 +32,17 @@ def compile_expression(expression: str) -> ParsedResult:
         raise ExpressionError(f"bad expression {expression!r}: {exc}") from exc
 
 
+# One interpreter for every evaluation: `ParsedResult.search` builds a new one per call,
+# and an interpreter is a reference cycle (it caches its own bound methods). Six objects
+# of cyclic garbage per evaluation made the command service's young collections take
+# 20-30 ms every couple of seconds: its p99 latency. The interpreter keeps no state
+# between evaluations but that cache of its own methods.
+_INTERPRETER = TreeInterpreter()
+
+
 def evaluate(expression: str, context: dict[str, Any]) -> Any:
     try:
-        return compile_expression(expression.strip()).search(context)
+        return _INTERPRETER.visit(compile_expression(expression.strip()).parsed, context)
     except JMESPathError as exc:
         raise ExpressionError(f"cannot evaluate {expression!r}: {exc}") from exc
 
