@@ -350,6 +350,17 @@ class FailBlock(_BlockResult):
     logs: list[str] = Field(default_factory=list)
 
 
+class ReportBlocks(Command):
+    """Several results of block attempts in one request: a worker's results that came due
+    while its previous report was in flight. Each is decided on its own, exactly as if it
+    had come alone (a refused one refuses nothing else); the reply's `items` hold, in
+    order, each one's result (`{"accepted": …}`) or its error (`{"error": …}`)."""
+
+    AGGREGATE = "run"
+    NAME = "report_blocks"
+    reports: list[CompleteBlock | FailBlock] = Field(min_length=1, max_length=MAX_BATCH)
+
+
 class FireTimer(Command):
     """Sent by the timer consumer when a JetStream message schedule fires."""
 
@@ -398,6 +409,7 @@ COMMANDS: dict[tuple[str, str], type[Command]] = {
         StartBlock,
         CompleteBlock,
         FailBlock,
+        ReportBlocks,
         FireTimer,
     )
 }

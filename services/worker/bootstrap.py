@@ -24,6 +24,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         settings.worker_concurrency,
         settings.task_ack_wait_seconds,
         settings.command_timeout_seconds,
+        # The command service refuses a command body over this: batches of reports stay under.
+        settings.max_body_bytes,
     )
     serving = [
         asyncio.create_task(bus.retrying(f"queue {q}", functools.partial(worker.serve, q)))

@@ -27,6 +27,7 @@ from contracts.events import Task
 from contracts.replies import Accepted, parse_reply
 from services import bus
 from services.worker.blocks import EXECUTORS, BlockContext, BlockError
+from services.worker.reporter import Reporter
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class Worker:
         concurrency: int,
         ack_wait_seconds: float,
         command_timeout: float,
+        max_command_bytes: int,
     ) -> None:
         self.nc = nc
         self.js = nc.jetstream()
@@ -54,6 +56,7 @@ class Worker:
         self.command_timeout = command_timeout
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._reporter = Reporter(self._request, CommandRejected, max_command_bytes)
 
     async def serve(self, queue: str) -> None:
         consumer = await bus.PullConsumer(
@@ -93,10 +96,12 @@ class Worker:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _send(self, tenant: str, command: Command) -> dict[str, Any]:
-        subject = subjects.command_subject(tenant, command.AGGREGATE, command.NAME)
-        msg = await self.nc.request(
-            subject, command.model_dump_json().encode(), timeout=self.command_timeout
-        )
+        body = command.model_dump_json().encode()
+        return await self._request(tenant, command.AGGREGATE, command.NAME, body)
+
+    async def _request(self, tenant: str, aggregate: str, name: str, body: bytes) -> dict[str, Any]:
+        subject = subjects.command_subject(tenant, aggregate, name)
+        msg = await self.nc.request(subject, body, timeout=self.command_timeout)
         reply = parse_reply(msg.data)
         if isinstance(reply, ErrorBody):
             raise CommandRejected(reply)
@@ -137,7 +142,9 @@ class Worker:
         heartbeat = asyncio.create_task(self._keep_alive(msg))
         try:
             output = await EXECUTORS[task.type](task.config, ctx)
-            result: Command = CompleteBlock(**attempt, output=output, logs=ctx.logs)
+            result: CompleteBlock | FailBlock = CompleteBlock(
+                **attempt, output=output, logs=ctx.logs
+            )
         except BlockError as exc:
             result = FailBlock(
                 **attempt,
@@ -152,7 +159,7 @@ class Worker:
             )
         finally:
             heartbeat.cancel()
-        await self._send(task.tenant, result)
+        await self._reporter.report(task.tenant, result)
         await msg.ack()
 
     async def _keep_alive(self, msg: Msg) -> None:

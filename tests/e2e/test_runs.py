@@ -11,6 +11,7 @@ import nats
 import pytest
 
 from contracts import subjects
+from contracts.commands import ReportBlocks
 from contracts.events import Envelope
 from tests.e2e.stack import Stack, wait_until
 from tests.support.builders import diamond
@@ -59,6 +60,64 @@ async def _events_of(nats_url: str, run_ids: set[str]) -> list[Envelope]:
         return found
     finally:
         await nc.close()
+
+
+async def _runs_and_their_reports(
+    nats_url: str, workflow: str, count: int
+) -> tuple[set[str], list[int]]:
+    """Starts `count` runs at once and waits for them all to complete: their ids, and the
+    number of results each `run.report_blocks` the worker sent meanwhile carried."""
+    nc = await nats.connect(nats_url)
+    try:
+        sizes: list[int] = []
+        completed: set[str] = set()
+        all_done = asyncio.Event()
+
+        async def on_report(msg: Any) -> None:
+            sizes.append(len(json.loads(msg.data)["reports"]))
+
+        async def on_completed(msg: Any) -> None:
+            completed.add(json.loads(msg.data)["aggregate_id"])
+            if completed >= ids:
+                all_done.set()
+
+        # Plain subscriptions: they see every request and event besides the services.
+        await nc.subscribe(
+            subjects.command_subject("default", "run", ReportBlocks.NAME), cb=on_report
+        )
+        await nc.subscribe(
+            subjects.event_subject("default", "run", "RunCompleted"), cb=on_completed
+        )
+        ids = {unique("r") for _ in range(count)}
+        start = subjects.command_subject("default", "run", "start")
+
+        async def started(run_id: str) -> None:
+            body = json.dumps({"workflow": workflow, "id": run_id}).encode()
+            assert json.loads((await nc.request(start, body, timeout=20)).data).get("ok")
+
+        await asyncio.gather(*(started(run_id) for run_id in ids))
+        await asyncio.wait_for(all_done.wait(), timeout=60)
+        return ids, sizes
+    finally:
+        await nc.close()
+
+
+def test_results_due_together_are_reported_together_and_each_counts_once(stack: Stack) -> None:
+    workflow = unique("two-sets")
+    blocks = [
+        {"id": "a", "type": "set", "config": {"values": {"x": 1}}},
+        {"id": "b", "type": "set", "needs": ["a"], "config": {"values": {"y": 2}}},
+    ]
+    stack.put_workflow(workflow, {"blocks": blocks})
+    run_ids, sizes = asyncio.run(_runs_and_their_reports(stack.nats_url, workflow, 200))
+    assert sizes and max(sizes) > 1  # 200 runs at once: results came due together.
+
+    events = asyncio.run(_events_of(stack.nats_url, run_ids))
+    completed = [(e.aggregate_id, e.data["block"]) for e in events if e.type == "BlockCompleted"]
+    assert sorted(completed) == sorted((run_id, b) for run_id in run_ids for b in ("a", "b"))
+    for run_id in sorted(run_ids)[:3]:
+        run = stack.wait_for_status(run_id, {"completed"})
+        assert run["output"] == {"b": {"y": 2}}
 
 
 def test_fifty_rest_and_fifty_bus_runs_all_complete(stack: Stack) -> None:

@@ -41,5 +41,6 @@ HANDLERS: dict[type[c.Command], Handler] = {
     c.StartBlock: runs.start_block,
     c.CompleteBlock: runs.complete_block,
     c.FailBlock: runs.fail_block,
+    c.ReportBlocks: runs.report_blocks,
     c.FireTimer: runs.fire_timer,
 }

@@ -186,6 +186,23 @@ def fail_block(uow: UnitOfWork, tenant: str, cmd: c.FailBlock, now: datetime) ->
     return {"accepted": accepted}
 
 
+def report_blocks(
+    uow: UnitOfWork, tenant: str, cmd: c.ReportBlocks, now: datetime
+) -> dict[str, Any]:
+    """Each report decided as if alone: a refusal (its run is gone, say) is its own item.
+    The reports' handlers refuse before they change anything, as alone they must too."""
+    items: list[dict[str, Any]] = []
+    for report in cmd.reports:
+        try:
+            if isinstance(report, c.CompleteBlock):
+                items.append(complete_block(uow, tenant, report, now))
+            else:
+                items.append(fail_block(uow, tenant, report, now))
+        except FlowledgerError as exc:
+            items.append(exc.body().model_dump(mode="json"))
+    return {"items": items}
+
+
 def unclaimed(cmd: c.CompleteBlock | c.FailBlock, now: datetime) -> Unclaimed | None:
     """The start of an attempt a worker ran without claiming it (a pure block)."""
     if cmd.worker is None:

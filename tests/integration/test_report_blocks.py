@@ -1,0 +1,76 @@
+"""`run.report_blocks` on both event stores: several results in one command, each decided
+as if it had come alone."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from contracts.commands import CompleteBlock, FailBlock, PutWorkflow, ReportBlocks, StartRun
+from contracts.replies import Accepted
+from services.command.application import CommandProcessor, Envelope
+from services.command.bootstrap import build_application
+from services.command.domain.run import Run, run_aggregate_id
+from tests.support.builders import definition
+
+TWO_SETS = {
+    "blocks": [
+        {"id": "a", "type": "set", "config": {"values": {"x": 1}}},
+        {"id": "b", "type": "set", "needs": ["a"], "config": {"values": {"y": "${input.n}"}}},
+    ]
+}
+
+
+# Pinned definitions are cached per process by workflow id and version: a tenant of its
+# own keeps another test's "wf" version 1 out of this one.
+TENANT = "reports"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def test_each_report_is_decided_alone_and_a_refused_one_refuses_nothing_else(
+    store_url: str,
+) -> None:
+    app = build_application(store_url)
+    processor = CommandProcessor(app, now)
+    try:
+        setup = [
+            Envelope(TENANT, PutWorkflow(name="wf", definition=definition(TWO_SETS))),
+            Envelope(TENANT, StartRun(workflow="wf", id="r1", input={"n": 1})),
+            Envelope(TENANT, StartRun(workflow="wf", id="r2", input={"n": 2})),
+        ]
+        assert all(isinstance(reply, Accepted) for reply in processor.process(setup))
+        reports = ReportBlocks(
+            reports=[
+                CompleteBlock(run_id="r1", block="a", attempt=1, output={"x": 1}, worker="w1"),
+                CompleteBlock(run_id="gone", block="a", attempt=1),
+                FailBlock(run_id="r2", block="a", attempt=1, message="boom", retryable=False),
+                # The same attempt reported again (a redelivered task): accepted once only.
+                CompleteBlock(run_id="r1", block="a", attempt=1, output={"x": 2}),
+            ]
+        )
+        [reply] = processor.process([Envelope(TENANT, reports)])
+
+        assert isinstance(reply, Accepted)
+        items = reply.result["items"]
+        assert items[0] == {"accepted": True}
+        assert items[1]["error"]["type"] == "RUN_NOT_FOUND"
+        assert items[2] == {"accepted": True}
+        assert items[3] == {"accepted": False}
+        assert reply.position == app.recorder.max_notification_id()
+
+        fresh = build_application(store_url)  # What the store holds, not the cache.
+        try:
+            r1 = fresh.repository.get(run_aggregate_id(TENANT, "r1"))
+            r2 = fresh.repository.get(run_aggregate_id(TENANT, "r2"))
+        finally:
+            fresh.close()
+        assert isinstance(r1, Run) and isinstance(r2, Run)
+        assert r1.blocks["a"]["output"] == {"x": 1}
+        assert r1.block_statuses() == {"a": "completed", "b": "running"}
+        assert r1.blocks["a"]["worker"] == "w1"
+        assert r2.status == "failed"
+        assert r2.block_statuses()["a"] == "failed"
+    finally:
+        app.close()

@@ -1,0 +1,152 @@
+"""The worker's reporter: a result alone when nothing is in flight; the results that came
+due meanwhile together, in one `run.report_blocks`; each answered with its own item."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from contracts.commands import COMMANDS, Command, CompleteBlock, FailBlock, ReportBlocks
+from contracts.errors import ErrorBody, ErrorType
+from services.worker.reporter import Reporter
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+class Refused(Exception):
+    def __init__(self, body: ErrorBody) -> None:
+        super().__init__(body.error.message)
+        self.body = body
+
+
+class CommandService:
+    """Answers each command once the test lets it; records what it was sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, Command]] = []
+        self.gate = asyncio.Event()
+        self.fail_with: Exception | None = None
+
+    async def send(self, tenant: str, aggregate: str, name: str, body: bytes) -> dict[str, Any]:
+        # Parsed as the command service parses it: the body must be the command named.
+        command = COMMANDS[(aggregate, name)].model_validate_json(body)
+        self.sent.append((tenant, command))
+        await self.gate.wait()
+        if self.fail_with is not None:
+            raise self.fail_with
+        if isinstance(command, ReportBlocks):
+            return {"items": [self._answer(report) for report in command.reports]}
+        return self._answer(command)
+
+    @staticmethod
+    def _answer(report: Command) -> dict[str, Any]:
+        assert isinstance(report, CompleteBlock | FailBlock)
+        if report.run_id == "gone":
+            return ErrorBody.of(ErrorType.RUN_NOT_FOUND, "no run 'gone'").model_dump(mode="json")
+        return {"accepted": report.attempt == 1}
+
+
+def done(run_id: str, attempt: int = 1) -> CompleteBlock:
+    return CompleteBlock(run_id=run_id, block="b", attempt=attempt, output=run_id)
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_a_result_goes_alone_and_those_due_meanwhile_go_together() -> None:
+    service = CommandService()
+    reporter = Reporter(service.send, Refused, max_bytes=1 << 20)
+    first = asyncio.create_task(reporter.report("t1", done("r1")))
+    await settle()
+    later = [asyncio.create_task(reporter.report("t1", done(f"r{i}"))) for i in (2, 3, 4)]
+    failed = asyncio.create_task(
+        reporter.report("t1", FailBlock(run_id="r5", block="b", attempt=2, message="x"))
+    )
+    await settle()
+    assert [command for _, command in service.sent] == [done("r1")]  # The rest wait.
+
+    service.gate.set()
+    assert await first == {"accepted": True}
+    assert [await task for task in later] == [{"accepted": True}] * 3
+    assert await failed == {"accepted": False}
+    assert len(service.sent) == 2
+    tenant, batch = service.sent[1]
+    assert tenant == "t1" and isinstance(batch, ReportBlocks)
+    assert [report.run_id for report in batch.reports] == ["r2", "r3", "r4", "r5"]
+
+
+async def test_a_refused_report_raises_for_its_own_reporter_only() -> None:
+    service = CommandService()
+    reporter = Reporter(service.send, Refused, max_bytes=1 << 20)
+    blocker = asyncio.create_task(reporter.report("t1", done("r0")))
+    await settle()
+    good = asyncio.create_task(reporter.report("t1", done("r1")))
+    gone = asyncio.create_task(reporter.report("t1", done("gone")))
+    service.gate.set()
+    await blocker
+    assert await good == {"accepted": True}
+    with pytest.raises(Refused) as refused:
+        await gone
+    assert refused.value.body.error.type is ErrorType.RUN_NOT_FOUND
+
+
+async def test_a_request_that_fails_whole_raises_for_every_report_in_it() -> None:
+    service = CommandService()
+    service.fail_with = TimeoutError()
+    reporter = Reporter(service.send, Refused, max_bytes=1 << 20)
+    tasks = [asyncio.create_task(reporter.report("t1", done(f"r{i}"))) for i in range(3)]
+    service.gate.set()
+    for task in tasks:
+        with pytest.raises(TimeoutError):
+            await task
+    # Nothing is left behind: the next result goes out as before.
+    service.fail_with = None
+    assert await reporter.report("t1", done("r9")) == {"accepted": True}
+
+
+async def test_tenants_are_reported_apart_and_a_batch_holds_at_most_max_batch() -> None:
+    service = CommandService()
+    reporter = Reporter(service.send, Refused, max_bytes=1 << 20, max_batch=2)
+    tasks = [
+        asyncio.create_task(reporter.report(tenant, done(f"{tenant}-{i}")))
+        for i in range(5)
+        for tenant in ("t1", "t2")
+    ]
+    service.gate.set()
+    await asyncio.gather(*tasks)
+    sizes: dict[str, list[int]] = {}
+    for tenant, command in service.sent:
+        size = len(command.reports) if isinstance(command, ReportBlocks) else 1
+        sizes.setdefault(tenant, []).append(size)
+        reports = command.reports if isinstance(command, ReportBlocks) else [command]
+        assert all(r.run_id.startswith(tenant) for r in reports)  # type: ignore[attr-defined]
+    # All ten came due before the first request went out.
+    assert sizes == {"t1": [2, 2, 1], "t2": [2, 2, 1]}
+
+
+async def test_a_batch_stays_within_the_body_limit_and_a_result_too_large_goes_alone() -> None:
+    service = CommandService()
+    size = len(done("r0").model_dump_json())
+    # Room for two results of this size in one batch, not three.
+    reporter = Reporter(service.send, Refused, max_bytes=2 * size + 20)
+    huge = CompleteBlock(run_id="big", block="b", attempt=1, output="x" * (3 * size))
+    results = [done("r0"), done("r1"), huge, done("r2"), done("r3"), done("r4")]
+    tasks = [asyncio.create_task(reporter.report("t1", result)) for result in results]
+    service.gate.set()
+    await asyncio.gather(*tasks)
+    sent = [
+        [r.run_id for r in command.reports]
+        if isinstance(command, ReportBlocks)
+        else [command.run_id]  # type: ignore[attr-defined]
+        for _, command in service.sent
+    ]
+    assert sent == [["r0", "r1"], ["big"], ["r2", "r3"], ["r4"]]
