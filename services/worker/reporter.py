@@ -6,7 +6,9 @@ as its own command. Results that come due while a report is in flight wait for i
 then go together in one `run.report_blocks`: no result waits on a timer, and under load
 the command service handles one message for many results (each message cost it more
 than deciding the result it carried). A batch stays within the command service's body
-limit; a result too large for it alone still goes alone, and is refused as before.
+limit; a result too large for it alone still goes alone, and is refused as before. A
+batch refused whole (by a command service older than `run.report_blocks`, during a
+rolling upgrade) is sent again one result at a time.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from typing import Any
 
 from contracts.commands import MAX_BATCH, CompleteBlock, FailBlock, ReportBlocks
 from contracts.errors import ErrorBody
+from contracts.replies import Reply
 
-# Sends one command body for a tenant: (tenant, aggregate, command name, body) -> its
-# result; raises on a refusal (see `Refusal`) or when there is no answer.
-Send = Callable[[str, str, str, bytes], Awaitable[dict[str, Any]]]
+# Sends one command body for a tenant: (tenant, aggregate, command name, body) -> the
+# reply; raises when there is none.
+Send = Callable[[str, str, str, bytes], Awaitable[Reply]]
 # How a refused report is raised to the one who reported it.
 Refusal = Callable[[ErrorBody], Exception]
 
@@ -87,16 +90,21 @@ class Reporter:
         try:
             if len(batch) == 1:
                 alone = batch[0]
-                items = [await self.send(tenant, alone.aggregate, alone.name, alone.body)]
+                reply = await self.send(tenant, alone.aggregate, alone.name, alone.body)
+                items = [_item(reply)]
             else:
                 body = _BATCH_OPEN + b",".join(d.body for d in batch) + _BATCH_CLOSE
                 reply = await self.send(tenant, ReportBlocks.AGGREGATE, ReportBlocks.NAME, body)
-                items = reply["items"]
+                if isinstance(reply, ErrorBody):
+                    for due in batch:
+                        await self._send_batch(tenant, [due])
+                    return
+                items = reply.result["items"]
         except asyncio.CancelledError:
             for due in batch:
                 due.answer.cancel()
             raise
-        except Exception as exc:  # Unreachable, timed out, refused whole: each one raises.
+        except Exception as exc:  # No answer (unreachable, timed out): each one raises.
             for due in batch:
                 if not due.answer.done():
                     due.answer.set_exception(exc)
@@ -108,3 +116,8 @@ class Reporter:
                 due.answer.set_exception(self.refusal(ErrorBody.model_validate(item)))
             else:
                 due.answer.set_result(item)
+
+
+def _item(reply: Reply) -> dict[str, Any]:
+    """A reply to one result as an item of a batch's reply: its result, or its error."""
+    return reply.model_dump(mode="json") if isinstance(reply, ErrorBody) else reply.result

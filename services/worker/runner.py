@@ -24,7 +24,7 @@ from contracts.blocks import is_pure
 from contracts.commands import Command, CompleteBlock, FailBlock, StartBlock
 from contracts.errors import ErrorBody, ErrorType
 from contracts.events import Task
-from contracts.replies import Accepted, parse_reply
+from contracts.replies import Reply, parse_reply
 from services import bus
 from services.worker.blocks import EXECUTORS, BlockContext, BlockError
 from services.worker.reporter import Reporter
@@ -97,16 +97,15 @@ class Worker:
 
     async def _send(self, tenant: str, command: Command) -> dict[str, Any]:
         body = command.model_dump_json().encode()
-        return await self._request(tenant, command.AGGREGATE, command.NAME, body)
-
-    async def _request(self, tenant: str, aggregate: str, name: str, body: bytes) -> dict[str, Any]:
-        subject = subjects.command_subject(tenant, aggregate, name)
-        msg = await self.nc.request(subject, body, timeout=self.command_timeout)
-        reply = parse_reply(msg.data)
+        reply = await self._request(tenant, command.AGGREGATE, command.NAME, body)
         if isinstance(reply, ErrorBody):
             raise CommandRejected(reply)
-        assert isinstance(reply, Accepted)
         return reply.result
+
+    async def _request(self, tenant: str, aggregate: str, name: str, body: bytes) -> Reply:
+        subject = subjects.command_subject(tenant, aggregate, name)
+        msg = await self.nc.request(subject, body, timeout=self.command_timeout)
+        return parse_reply(msg.data)
 
     async def _handle(self, msg: Msg) -> None:
         try:

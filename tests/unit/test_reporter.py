@@ -10,6 +10,7 @@ import pytest
 
 from contracts.commands import COMMANDS, Command, CompleteBlock, FailBlock, ReportBlocks
 from contracts.errors import ErrorBody, ErrorType
+from contracts.replies import Accepted, Reply
 from services.worker.reporter import Reporter
 
 pytestmark = pytest.mark.anyio
@@ -33,8 +34,9 @@ class CommandService:
         self.sent: list[tuple[str, Command]] = []
         self.gate = asyncio.Event()
         self.fail_with: Exception | None = None
+        self.knows_report_blocks = True
 
-    async def send(self, tenant: str, aggregate: str, name: str, body: bytes) -> dict[str, Any]:
+    async def send(self, tenant: str, aggregate: str, name: str, body: bytes) -> Reply:
         # Parsed as the command service parses it: the body must be the command named.
         command = COMMANDS[(aggregate, name)].model_validate_json(body)
         self.sent.append((tenant, command))
@@ -42,15 +44,23 @@ class CommandService:
         if self.fail_with is not None:
             raise self.fail_with
         if isinstance(command, ReportBlocks):
-            return {"items": [self._answer(report) for report in command.reports]}
-        return self._answer(command)
+            if not self.knows_report_blocks:
+                return ErrorBody.of(ErrorType.NOT_FOUND, "no such command subject")
+            items = [self._answer(report) for report in command.reports]
+            return Accepted(result={"items": [self._item(a) for a in items]})
+        answer = self._answer(command)
+        return answer if isinstance(answer, ErrorBody) else Accepted(result=answer)
 
     @staticmethod
-    def _answer(report: Command) -> dict[str, Any]:
+    def _answer(report: Command) -> dict[str, Any] | ErrorBody:
         assert isinstance(report, CompleteBlock | FailBlock)
         if report.run_id == "gone":
-            return ErrorBody.of(ErrorType.RUN_NOT_FOUND, "no run 'gone'").model_dump(mode="json")
+            return ErrorBody.of(ErrorType.RUN_NOT_FOUND, "no run 'gone'")
         return {"accepted": report.attempt == 1}
+
+    @staticmethod
+    def _item(answer: dict[str, Any] | ErrorBody) -> dict[str, Any]:
+        return answer.model_dump(mode="json") if isinstance(answer, ErrorBody) else answer
 
 
 def done(run_id: str, attempt: int = 1) -> CompleteBlock:
@@ -97,6 +107,31 @@ async def test_a_refused_report_raises_for_its_own_reporter_only() -> None:
     with pytest.raises(Refused) as refused:
         await gone
     assert refused.value.body.error.type is ErrorType.RUN_NOT_FOUND
+
+
+async def test_a_refused_one_alone_raises_too() -> None:
+    service = CommandService()
+    service.gate.set()
+    reporter = Reporter(service.send, Refused, max_bytes=1 << 20)
+    with pytest.raises(Refused) as refused:
+        await reporter.report("t1", done("gone"))
+    assert refused.value.body.error.type is ErrorType.RUN_NOT_FOUND
+
+
+async def test_a_batch_refused_whole_is_sent_again_one_result_at_a_time() -> None:
+    # A command service older than run.report_blocks (a rolling upgrade) has no such command.
+    service = CommandService()
+    service.knows_report_blocks = False
+    reporter = Reporter(service.send, Refused, max_bytes=1 << 20)
+    tasks = [asyncio.create_task(reporter.report("t1", done(f"r{i}"))) for i in range(3)]
+    tasks.append(asyncio.create_task(reporter.report("t1", done("gone"))))
+    service.gate.set()
+    answers = await asyncio.gather(*tasks, return_exceptions=True)
+    assert answers[:3] == [{"accepted": True}] * 3
+    assert isinstance(answers[3], Refused)
+    assert [type(command).__name__ for _, command in service.sent] == ["ReportBlocks"] + [
+        "CompleteBlock"
+    ] * 4
 
 
 async def test_a_request_that_fails_whole_raises_for_every_report_in_it() -> None:
