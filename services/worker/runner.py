@@ -5,7 +5,8 @@ worker killed mid-block loses nothing: after the ack deadline the task is redeli
 The claim (`run.start_block`) stops a redelivered task of a finished attempt from
 running again. A pure block (no effect outside, see `BlockConfig.PURE`) is not claimed:
 running it again is harmless, its repeated result is ignored, and the run saves a command
-per block; its result says who ran it and since when.
+per block; its result says who ran it and since when. Results go out through the
+`Reporter`: several in one command when several are due at once.
 """
 
 from __future__ import annotations
