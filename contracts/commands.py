@@ -350,11 +350,20 @@ class FailBlock(_BlockResult):
     logs: list[str] = Field(default_factory=list)
 
 
+class StartBlocks(Command):
+    """Several claims in one request: a worker's claims that came due while its previous
+    one was in flight. Each is decided on its own, exactly as if it had come alone (a
+    refused one refuses nothing else); the reply's `items` hold, in order, each one's
+    result (`{"claimed": …}`) or its error (`{"error": …}`)."""
+
+    AGGREGATE = "run"
+    NAME = "start_blocks"
+    claims: list[StartBlock] = Field(min_length=1, max_length=MAX_BATCH)
+
+
 class ReportBlocks(Command):
-    """Several results of block attempts in one request: a worker's results that came due
-    while its previous report was in flight. Each is decided on its own, exactly as if it
-    had come alone (a refused one refuses nothing else); the reply's `items` hold, in
-    order, each one's result (`{"accepted": …}`) or its error (`{"error": …}`)."""
+    """Several results of block attempts in one request, as `StartBlocks` for claims:
+    each decided as if alone; `items` hold each one's `{"accepted": …}` or its error."""
 
     AGGREGATE = "run"
     NAME = "report_blocks"
@@ -409,6 +418,7 @@ COMMANDS: dict[tuple[str, str], type[Command]] = {
         StartBlock,
         CompleteBlock,
         FailBlock,
+        StartBlocks,
         ReportBlocks,
         FireTimer,
     )

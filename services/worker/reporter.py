@@ -1,14 +1,14 @@
-"""Sends a worker's block results to the command service, several in one request when
-several are due.
+"""Sends a worker's claims and results to the command service, several in one request
+when several are due.
 
 A result that comes due while nothing is in flight for its tenant goes out at once, alone,
-as its own command. Results that come due while a report is in flight wait for it, and
-then go together in one `run.report_blocks`: no result waits on a timer, and under load
-the command service handles one message for many results (each message cost it more
-than deciding the result it carried). A batch stays within the command service's body
-limit; a result too large for it alone still goes alone, and is refused as before. A
-batch refused whole (by a command service older than `run.report_blocks`, during a
-rolling upgrade) is sent again one result at a time.
+as its own command. Results that come due while one is in flight wait for it, and then go
+together in one `run.report_blocks`; claims likewise, in one `run.start_blocks`. No
+command waits on a timer, and under load the command service handles one message for
+many (each message cost it more than deciding the command it carried). A batch stays
+within the command service's body limit; a command too large for it alone still goes
+alone, and is refused as before. A batch refused whole (by a command service older than
+the batch commands, during a rolling upgrade) is sent again one command at a time.
 """
 
 from __future__ import annotations
@@ -18,7 +18,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from contracts.commands import MAX_BATCH, CompleteBlock, FailBlock, ReportBlocks
+from contracts.commands import (
+    MAX_BATCH,
+    Command,
+    CompleteBlock,
+    FailBlock,
+    ReportBlocks,
+    StartBlock,
+    StartBlocks,
+)
 from contracts.errors import ErrorBody
 from contracts.replies import Reply
 
@@ -28,12 +36,24 @@ Send = Callable[[str, str, str, bytes], Awaitable[Reply]]
 # How a refused report is raised to the one who reported it.
 Refusal = Callable[[ErrorBody], Exception]
 
-_BATCH_OPEN, _BATCH_CLOSE = b'{"reports":[', b"]}"
+Attempt = StartBlock | CompleteBlock | FailBlock
+
+# The command that carries several of each kind, and its field that lists them.
+_BATCH_OF: dict[type[Command], tuple[type[Command], str]] = {
+    StartBlock: (StartBlocks, "claims"),
+    CompleteBlock: (ReportBlocks, "reports"),
+    FailBlock: (ReportBlocks, "reports"),
+}
+
+
+# (tenant, the batch command, its field that lists them)
+_Queue = tuple[str, type[Command], str]
+_CLOSING = b"]}"
 
 
 @dataclass
 class _Due:
-    aggregate: str  # The command it is on its own (run.complete_block or run.fail_block).
+    aggregate: str  # The command it is on its own: run.start_block, run.complete_block …
     name: str
     body: bytes
     answer: asyncio.Future[dict[str, Any]] = field(
@@ -49,35 +69,38 @@ class Reporter:
         self.refusal = refusal
         self.max_bytes = max_bytes
         self.max_batch = max_batch
-        self._due: dict[str, list[_Due]] = {}
-        self._senders: dict[str, asyncio.Task[None]] = {}
+        # Waiting to be sent, and the task sending them, per tenant and batch command.
+        self._due: dict[_Queue, list[_Due]] = {}
+        self._senders: dict[_Queue, asyncio.Task[None]] = {}
 
-    async def report(self, tenant: str, result: CompleteBlock | FailBlock) -> dict[str, Any]:
-        """The result's own answer (`{"accepted": …}`) once the command service has it."""
-        # Encoded once: a batch's body is its reports' bodies, joined.
-        due = _Due(result.AGGREGATE, result.NAME, result.model_dump_json().encode())
-        self._due.setdefault(tenant, []).append(due)
-        if tenant not in self._senders:
-            self._senders[tenant] = asyncio.create_task(self._send_due(tenant))
+    async def report(self, tenant: str, command: Attempt) -> dict[str, Any]:
+        """The command's own answer (`{"claimed": …}`, `{"accepted": …}`) once the
+        command service has it."""
+        # Encoded once: a batch's body is its commands' bodies, joined.
+        due = _Due(command.AGGREGATE, command.NAME, command.model_dump_json().encode())
+        queue = (tenant, *_BATCH_OF[type(command)])
+        self._due.setdefault(queue, []).append(due)
+        if queue not in self._senders:
+            self._senders[queue] = asyncio.create_task(self._send_due(queue))
         return await due.answer
 
-    async def _send_due(self, tenant: str) -> None:
+    async def _send_due(self, queue: _Queue) -> None:
         try:
-            while due := self._due.pop(tenant, None):
-                batch = self._take(due)
+            while due := self._due.pop(queue, None):
+                batch = self._take(queue, due)
                 if len(batch) < len(due):
-                    self._due[tenant] = due[len(batch) :] + self._due.get(tenant, [])
-                await self._send_batch(tenant, batch)
+                    self._due[queue] = due[len(batch) :] + self._due.get(queue, [])
+                await self._send_batch(queue, batch)
         except asyncio.CancelledError:
-            for waiting in self._due.pop(tenant, []):
+            for waiting in self._due.pop(queue, []):
                 waiting.answer.cancel()
             raise
         finally:
-            del self._senders[tenant]
+            del self._senders[queue]
 
-    def _take(self, due: list[_Due]) -> list[_Due]:
+    def _take(self, queue: _Queue, due: list[_Due]) -> list[_Due]:
         """The first of `due`, and as many after it as fit in one request."""
-        size = len(_BATCH_OPEN) + len(_BATCH_CLOSE) + len(due[0].body)
+        size = len(_opening(queue)) + len(_CLOSING) + len(due[0].body)
         taken = 1
         while taken < min(len(due), self.max_batch):
             size += 1 + len(due[taken].body)
@@ -86,18 +109,19 @@ class Reporter:
             taken += 1
         return due[:taken]
 
-    async def _send_batch(self, tenant: str, batch: list[_Due]) -> None:
+    async def _send_batch(self, queue: _Queue, batch: list[_Due]) -> None:
+        tenant, batch_command, _ = queue
         try:
             if len(batch) == 1:
                 alone = batch[0]
                 reply = await self.send(tenant, alone.aggregate, alone.name, alone.body)
                 items = [_item(reply)]
             else:
-                body = _BATCH_OPEN + b",".join(d.body for d in batch) + _BATCH_CLOSE
-                reply = await self.send(tenant, ReportBlocks.AGGREGATE, ReportBlocks.NAME, body)
+                body = _opening(queue) + b",".join(d.body for d in batch) + _CLOSING
+                reply = await self.send(tenant, batch_command.AGGREGATE, batch_command.NAME, body)
                 if isinstance(reply, ErrorBody):
                     for due in batch:
-                        await self._send_batch(tenant, [due])
+                        await self._send_batch(queue, [due])
                     return
                 items = reply.result["items"]
         except asyncio.CancelledError:
@@ -116,6 +140,10 @@ class Reporter:
                 due.answer.set_exception(self.refusal(ErrorBody.model_validate(item)))
             else:
                 due.answer.set_result(item)
+
+
+def _opening(queue: _Queue) -> bytes:
+    return b'{"' + queue[2].encode() + b'":['
 
 
 def _item(reply: Reply) -> dict[str, Any]:

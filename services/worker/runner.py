@@ -5,8 +5,8 @@ worker killed mid-block loses nothing: after the ack deadline the task is redeli
 The claim (`run.start_block`) stops a redelivered task of a finished attempt from
 running again. A pure block (no effect outside, see `BlockConfig.PURE`) is not claimed:
 running it again is harmless, its repeated result is ignored, and the run saves a command
-per block; its result says who ran it and since when. Results go out through the
-`Reporter`: several in one command when several are due at once.
+per block; its result says who ran it and since when. Claims and results go out through
+the `Reporter`: several in one command when several are due at once.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from nats.js.api import AckPolicy, ConsumerConfig
 
 from contracts import subjects
 from contracts.blocks import is_pure
-from contracts.commands import Command, CompleteBlock, FailBlock, StartBlock
+from contracts.commands import CompleteBlock, FailBlock, StartBlock
 from contracts.errors import ErrorBody, ErrorType
 from contracts.events import Task
 from contracts.replies import Reply, parse_reply
@@ -96,13 +96,6 @@ class Worker:
     async def drain(self) -> None:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _send(self, tenant: str, command: Command) -> dict[str, Any]:
-        body = command.model_dump_json().encode()
-        reply = await self._request(tenant, command.AGGREGATE, command.NAME, body)
-        if isinstance(reply, ErrorBody):
-            raise CommandRejected(reply)
-        return reply.result
-
     async def _request(self, tenant: str, aggregate: str, name: str, body: bytes) -> Reply:
         subject = subjects.command_subject(tenant, aggregate, name)
         msg = await self.nc.request(subject, body, timeout=self.command_timeout)
@@ -134,7 +127,9 @@ class Worker:
         if is_pure(task.type):
             attempt |= {"worker": self.worker_id, "started_at": datetime.now(UTC)}
         else:
-            claim = await self._send(task.tenant, StartBlock(**attempt, worker=self.worker_id))
+            claim = await self._reporter.report(
+                task.tenant, StartBlock(**attempt, worker=self.worker_id)
+            )
             if not claim.get("claimed"):
                 await msg.ack()  # Stale: the attempt already ended, or the run did.
                 return

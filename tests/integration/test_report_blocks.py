@@ -1,11 +1,19 @@
-"""`run.report_blocks` on both event stores: several results in one command, each decided
-as if it had come alone."""
+"""`run.report_blocks` and `run.start_blocks` on both event stores: several results, or
+several claims, in one command, each decided as if it had come alone."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from contracts.commands import CompleteBlock, FailBlock, PutWorkflow, ReportBlocks, StartRun
+from contracts.commands import (
+    CompleteBlock,
+    FailBlock,
+    PutWorkflow,
+    ReportBlocks,
+    StartBlock,
+    StartBlocks,
+    StartRun,
+)
 from contracts.replies import Accepted
 from services.command.application import CommandProcessor, Envelope
 from services.command.bootstrap import build_application
@@ -72,5 +80,46 @@ def test_each_report_is_decided_alone_and_a_refused_one_refuses_nothing_else(
         assert r1.blocks["a"]["worker"] == "w1"
         assert r2.status == "failed"
         assert r2.block_statuses()["a"] == "failed"
+    finally:
+        app.close()
+
+
+def test_each_claim_is_decided_alone_and_a_stale_one_is_not_claimed(
+    store_url: str,
+) -> None:
+    app = build_application(store_url)
+    processor = CommandProcessor(app, now)
+    try:
+        setup = [
+            Envelope(TENANT, PutWorkflow(name="claims", definition=definition(TWO_SETS))),
+            Envelope(TENANT, StartRun(workflow="claims", id="c1")),
+            Envelope(TENANT, StartRun(workflow="claims", id="c2")),
+        ]
+        assert all(isinstance(reply, Accepted) for reply in processor.process(setup))
+        claims = StartBlocks(
+            claims=[
+                StartBlock(run_id="c1", block="a", attempt=1, worker="w1"),
+                StartBlock(run_id="gone", block="a", attempt=1, worker="w1"),
+                # An attempt that is not the block's current one: stale, not to be run.
+                StartBlock(run_id="c1", block="a", attempt=2, worker="w2"),
+                StartBlock(run_id="c2", block="a", attempt=1, worker="w2"),
+            ]
+        )
+        [reply] = processor.process([Envelope(TENANT, claims)])
+
+        assert isinstance(reply, Accepted)
+        items = reply.result["items"]
+        assert items[0] == {"claimed": True}
+        assert items[1]["error"]["type"] == "RUN_NOT_FOUND"
+        assert items[2] == {"claimed": False}
+        assert items[3] == {"claimed": True}
+        fresh = build_application(store_url)
+        try:
+            c1 = fresh.repository.get(run_aggregate_id(TENANT, "c1"))
+            c2 = fresh.repository.get(run_aggregate_id(TENANT, "c2"))
+        finally:
+            fresh.close()
+        assert isinstance(c1, Run) and isinstance(c2, Run)
+        assert (c1.blocks["a"]["worker"], c2.blocks["a"]["worker"]) == ("w1", "w2")
     finally:
         app.close()

@@ -8,7 +8,15 @@ from typing import Any
 
 import pytest
 
-from contracts.commands import COMMANDS, Command, CompleteBlock, FailBlock, ReportBlocks
+from contracts.commands import (
+    COMMANDS,
+    Command,
+    CompleteBlock,
+    FailBlock,
+    ReportBlocks,
+    StartBlock,
+    StartBlocks,
+)
 from contracts.errors import ErrorBody, ErrorType
 from contracts.replies import Accepted, Reply
 from services.worker.reporter import Reporter
@@ -48,14 +56,19 @@ class CommandService:
                 return ErrorBody.of(ErrorType.NOT_FOUND, "no such command subject")
             items = [self._answer(report) for report in command.reports]
             return Accepted(result={"items": [self._item(a) for a in items]})
+        if isinstance(command, StartBlocks):
+            items = [self._answer(claim) for claim in command.claims]
+            return Accepted(result={"items": [self._item(a) for a in items]})
         answer = self._answer(command)
         return answer if isinstance(answer, ErrorBody) else Accepted(result=answer)
 
     @staticmethod
     def _answer(report: Command) -> dict[str, Any] | ErrorBody:
-        assert isinstance(report, CompleteBlock | FailBlock)
+        assert isinstance(report, StartBlock | CompleteBlock | FailBlock)
         if report.run_id == "gone":
             return ErrorBody.of(ErrorType.RUN_NOT_FOUND, "no run 'gone'")
+        if isinstance(report, StartBlock):
+            return {"claimed": report.attempt == 1}
         return {"accepted": report.attempt == 1}
 
     @staticmethod
@@ -185,3 +198,29 @@ async def test_a_batch_stays_within_the_body_limit_and_a_result_too_large_goes_a
         for _, command in service.sent
     ]
     assert sent == [["r0", "r1"], ["big"], ["r2", "r3"], ["r4"]]
+
+
+async def test_claims_due_together_go_together_apart_from_results() -> None:
+    service = CommandService()
+    reporter = Reporter(service.send, Refused, max_bytes=1 << 20)
+
+    def claim(run_id: str, attempt: int = 1) -> StartBlock:
+        return StartBlock(run_id=run_id, block="b", attempt=attempt, worker="w1")
+
+    tasks = [
+        asyncio.create_task(reporter.report("t1", command))
+        for command in (claim("r1"), done("r2"), claim("r3", attempt=2), done("r4"), claim("r5"))
+    ]
+    service.gate.set()
+    answers = await asyncio.gather(*tasks)
+    assert answers == [
+        {"claimed": True},
+        {"accepted": True},
+        {"claimed": False},
+        {"accepted": True},
+        {"claimed": True},
+    ]
+    batches = {type(command).__name__: command for _, command in service.sent}
+    assert set(batches) == {"StartBlocks", "ReportBlocks"}
+    assert [c.run_id for c in batches["StartBlocks"].claims] == ["r1", "r3", "r5"]  # type: ignore[attr-defined]
+    assert [r.run_id for r in batches["ReportBlocks"].reports] == ["r2", "r4"]  # type: ignore[attr-defined]

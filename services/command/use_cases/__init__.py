@@ -41,6 +41,7 @@ HANDLERS: dict[type[c.Command], Handler] = {
     c.StartBlock: runs.start_block,
     c.CompleteBlock: runs.complete_block,
     c.FailBlock: runs.fail_block,
+    c.StartBlocks: runs.start_blocks,
     c.ReportBlocks: runs.report_blocks,
     c.FireTimer: runs.fire_timer,
 }

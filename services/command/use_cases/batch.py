@@ -18,6 +18,7 @@ NOT_BATCHABLE = (
     c.StartBlock,
     c.CompleteBlock,
     c.FailBlock,
+    c.StartBlocks,
     c.ReportBlocks,
     c.FireTimer,
     c.FireSchedule,

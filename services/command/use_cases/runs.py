@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -186,21 +187,39 @@ def fail_block(uow: UnitOfWork, tenant: str, cmd: c.FailBlock, now: datetime) ->
     return {"accepted": accepted}
 
 
+def start_blocks(
+    uow: UnitOfWork, tenant: str, cmd: c.StartBlocks, now: datetime
+) -> dict[str, Any]:
+    return {"items": _each_alone(uow, tenant, cmd.claims, now)}
+
+
 def report_blocks(
     uow: UnitOfWork, tenant: str, cmd: c.ReportBlocks, now: datetime
 ) -> dict[str, Any]:
-    """Each report decided as if alone: a refusal (its run is gone, say) is its own item.
-    The reports' handlers refuse before they change anything, as alone they must too."""
+    return {"items": _each_alone(uow, tenant, cmd.reports, now)}
+
+
+def _each_alone(
+    uow: UnitOfWork,
+    tenant: str,
+    commands: Sequence[c.StartBlock | c.CompleteBlock | c.FailBlock],
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """Each of a worker's batched commands decided as if alone: a refusal (its run is
+    gone, say) is its own item. Their handlers refuse before they change anything, as
+    alone they must too."""
     items: list[dict[str, Any]] = []
-    for report in cmd.reports:
+    for command in commands:
         try:
-            if isinstance(report, c.CompleteBlock):
-                items.append(complete_block(uow, tenant, report, now))
+            if isinstance(command, c.StartBlock):
+                items.append(start_block(uow, tenant, command, now))
+            elif isinstance(command, c.CompleteBlock):
+                items.append(complete_block(uow, tenant, command, now))
             else:
-                items.append(fail_block(uow, tenant, report, now))
+                items.append(fail_block(uow, tenant, command, now))
         except FlowledgerError as exc:
             items.append(exc.body().model_dump(mode="json"))
-    return {"items": items}
+    return items
 
 
 def unclaimed(cmd: c.CompleteBlock | c.FailBlock, now: datetime) -> Unclaimed | None:
