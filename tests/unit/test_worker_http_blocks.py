@@ -30,6 +30,7 @@ def server() -> Iterator[TestServer]:
         "/moved": Answer(302, b"", {"Location": "/json"}),
         "/slow": Answer(200, {"late": True}, delay=2.0),
         "/echo": Answer(200, {"echo": True}),
+        "/cookie": Answer(200, {"set": True}, {"Set-Cookie": "session=secret; Path=/"}),
     }
     with serve(answers) as running:
         yield running
@@ -47,6 +48,26 @@ def fails(block_type: str, config: dict[str, Any]) -> BlockError:
 
 
 # ----- http ----------------------------------------------------------------------------------
+
+
+def test_blocks_of_one_loop_share_a_client_and_no_response_sets_cookies_for_the_next(
+    server: TestServer,
+) -> None:
+    from services.worker.blocks import http
+
+    async def two_blocks() -> tuple[Any, Any]:
+        ctx = BlockContext("run-1", "b", 1, None)
+        first = await EXECUTORS["http"]({"url": f"{server.url}/cookie"}, ctx)
+        client = http._client()
+        second = await EXECUTORS["http"]({"url": f"{server.url}/echo?after-cookie"}, ctx)
+        return client, (first, second, http._client())
+
+    client, (first, second, again) = asyncio.run(two_blocks())
+    assert again is client  # One client per loop, not one per block.
+    assert first["headers"]["set-cookie"].startswith("session=")
+    assert second["body"] == {"echo": True}
+    [later] = [r for r in server.received if r.query == "after-cookie"]
+    assert "cookie" not in later.headers  # Another run's session does not leak into it.
 
 
 def test_a_json_response_is_decoded_with_status_and_lower_case_headers(

@@ -187,9 +187,7 @@ def fail_block(uow: UnitOfWork, tenant: str, cmd: c.FailBlock, now: datetime) ->
     return {"accepted": accepted}
 
 
-def start_blocks(
-    uow: UnitOfWork, tenant: str, cmd: c.StartBlocks, now: datetime
-) -> dict[str, Any]:
+def start_blocks(uow: UnitOfWork, tenant: str, cmd: c.StartBlocks, now: datetime) -> dict[str, Any]:
     return {"items": _each_alone(uow, tenant, cmd.claims, now)}
 
 
