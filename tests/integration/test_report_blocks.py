@@ -37,18 +37,31 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def started(processor: CommandProcessor, workflow: str, *run_ids: str) -> None:
+    """The workflow put and one run of it started per id."""
+    setup = [Envelope(TENANT, PutWorkflow(name=workflow, definition=definition(TWO_SETS)))]
+    setup += [Envelope(TENANT, StartRun(workflow=workflow, id=i, input={"n": 1})) for i in run_ids]
+    assert all(isinstance(reply, Accepted) for reply in processor.process(setup))
+
+
+def stored(store_url: str, *run_ids: str) -> list[Run]:
+    """The runs as the store holds them (not as the processor's cache does)."""
+    fresh = build_application(store_url)
+    try:
+        runs = [fresh.repository.get(run_aggregate_id(TENANT, i)) for i in run_ids]
+    finally:
+        fresh.close()
+    assert all(isinstance(run, Run) for run in runs)
+    return runs
+
+
 def test_each_report_is_decided_alone_and_a_refused_one_refuses_nothing_else(
     store_url: str,
 ) -> None:
     app = build_application(store_url)
     processor = CommandProcessor(app, now)
     try:
-        setup = [
-            Envelope(TENANT, PutWorkflow(name="wf", definition=definition(TWO_SETS))),
-            Envelope(TENANT, StartRun(workflow="wf", id="r1", input={"n": 1})),
-            Envelope(TENANT, StartRun(workflow="wf", id="r2", input={"n": 2})),
-        ]
-        assert all(isinstance(reply, Accepted) for reply in processor.process(setup))
+        started(processor, "wf", "r1", "r2")
         reports = ReportBlocks(
             reports=[
                 CompleteBlock(run_id="r1", block="a", attempt=1, output={"x": 1}, worker="w1"),
@@ -68,13 +81,7 @@ def test_each_report_is_decided_alone_and_a_refused_one_refuses_nothing_else(
         assert items[3] == {"accepted": False}
         assert reply.position == app.recorder.max_notification_id()
 
-        fresh = build_application(store_url)  # What the store holds, not the cache.
-        try:
-            r1 = fresh.repository.get(run_aggregate_id(TENANT, "r1"))
-            r2 = fresh.repository.get(run_aggregate_id(TENANT, "r2"))
-        finally:
-            fresh.close()
-        assert isinstance(r1, Run) and isinstance(r2, Run)
+        r1, r2 = stored(store_url, "r1", "r2")
         assert r1.blocks["a"]["output"] == {"x": 1}
         assert r1.block_statuses() == {"a": "completed", "b": "running"}
         assert r1.blocks["a"]["worker"] == "w1"
@@ -90,12 +97,7 @@ def test_each_claim_is_decided_alone_and_a_stale_one_is_not_claimed(
     app = build_application(store_url)
     processor = CommandProcessor(app, now)
     try:
-        setup = [
-            Envelope(TENANT, PutWorkflow(name="claims", definition=definition(TWO_SETS))),
-            Envelope(TENANT, StartRun(workflow="claims", id="c1")),
-            Envelope(TENANT, StartRun(workflow="claims", id="c2")),
-        ]
-        assert all(isinstance(reply, Accepted) for reply in processor.process(setup))
+        started(processor, "claims", "c1", "c2")
         claims = StartBlocks(
             claims=[
                 StartBlock(run_id="c1", block="a", attempt=1, worker="w1"),
@@ -113,13 +115,7 @@ def test_each_claim_is_decided_alone_and_a_stale_one_is_not_claimed(
         assert items[1]["error"]["type"] == "RUN_NOT_FOUND"
         assert items[2] == {"claimed": False}
         assert items[3] == {"claimed": True}
-        fresh = build_application(store_url)
-        try:
-            c1 = fresh.repository.get(run_aggregate_id(TENANT, "c1"))
-            c2 = fresh.repository.get(run_aggregate_id(TENANT, "c2"))
-        finally:
-            fresh.close()
-        assert isinstance(c1, Run) and isinstance(c2, Run)
+        c1, c2 = stored(store_url, "c1", "c2")
         assert (c1.blocks["a"]["worker"], c2.blocks["a"]["worker"]) == ("w1", "w2")
     finally:
         app.close()
