@@ -370,6 +370,15 @@ class ReportBlocks(Command):
     reports: list[CompleteBlock | FailBlock] = Field(min_length=1, max_length=MAX_BATCH)
 
 
+# A worker's commands about an attempt, and the command that carries several of a kind
+# (its one field lists them).
+BATCHED_IN: dict[type[Command], type[StartBlocks] | type[ReportBlocks]] = {
+    StartBlock: StartBlocks,
+    CompleteBlock: ReportBlocks,
+    FailBlock: ReportBlocks,
+}
+
+
 class FireTimer(Command):
     """Sent by the timer consumer when a JetStream message schedule fires."""
 

@@ -19,13 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contracts.commands import (
+    BATCHED_IN,
     MAX_BATCH,
     Command,
     CompleteBlock,
     FailBlock,
-    ReportBlocks,
     StartBlock,
-    StartBlocks,
 )
 from contracts.errors import ErrorBody
 from contracts.replies import Reply
@@ -37,14 +36,6 @@ Send = Callable[[str, str, str, bytes], Awaitable[Reply]]
 Refusal = Callable[[ErrorBody], Exception]
 
 Attempt = StartBlock | CompleteBlock | FailBlock
-
-# The command that carries several of each kind, and its field that lists them.
-_BATCH_OF: dict[type[Command], tuple[type[Command], str]] = {
-    StartBlock: (StartBlocks, "claims"),
-    CompleteBlock: (ReportBlocks, "reports"),
-    FailBlock: (ReportBlocks, "reports"),
-}
-
 
 # (tenant, the batch command, its field that lists them)
 _Queue = tuple[str, type[Command], str]
@@ -78,7 +69,9 @@ class Reporter:
         command service has it."""
         # Encoded once: a batch's body is its commands' bodies, joined.
         due = _Due(command.AGGREGATE, command.NAME, command.model_dump_json().encode())
-        queue = (tenant, *_BATCH_OF[type(command)])
+        batch_command = BATCHED_IN[type(command)]
+        (items_field,) = batch_command.model_fields  # `claims` or `reports`
+        queue = (tenant, batch_command, items_field)
         self._due.setdefault(queue, []).append(due)
         if queue not in self._senders:
             self._senders[queue] = asyncio.create_task(self._send_due(queue))

@@ -203,18 +203,15 @@ def _each_alone(
     commands: Sequence[c.StartBlock | c.CompleteBlock | c.FailBlock],
     now: datetime,
 ) -> list[dict[str, Any]]:
-    """Each of a worker's batched commands decided as if alone: a refusal (its run is
-    gone, say) is its own item. Their handlers refuse before they change anything, as
-    alone they must too."""
+    """Each of a worker's batched commands decided as if alone, by its own handler: a
+    refusal (its run is gone, say) is its own item. Those handlers refuse before they
+    change anything, as alone they must too."""
+    from services.command.use_cases import HANDLERS  # The registry includes this module.
+
     items: list[dict[str, Any]] = []
     for command in commands:
         try:
-            if isinstance(command, c.StartBlock):
-                items.append(start_block(uow, tenant, command, now))
-            elif isinstance(command, c.CompleteBlock):
-                items.append(complete_block(uow, tenant, command, now))
-            else:
-                items.append(fail_block(uow, tenant, command, now))
+            items.append(HANDLERS[type(command)](uow, tenant, command, now))
         except FlowledgerError as exc:
             items.append(exc.body().model_dump(mode="json"))
     return items
