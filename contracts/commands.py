@@ -9,12 +9,22 @@ from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from uuid6 import uuid7
 
 from contracts.definitions import NAME_PATTERN, WorkflowDefinition
 from contracts.schedules import Overlap, ScheduleSpec
 
 RUN_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
 SNAPSHOT_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+def new_id() -> str:
+    """The id of what a command creates without naming it (a run, a job, a schedule):
+    32 hex digits of a UUIDv7, so ids given one after another sort in the order given.
+    The read models key their rows by these ids; ids in order put each transaction's new
+    rows on the last few pages of those indexes, where random ones (UUIDv4) dirtied a
+    page per row: the projector wrote 2.8 times the bytes per run (bench/README.md)."""
+    return uuid7().hex
 
 
 class Command(BaseModel):

@@ -28,6 +28,7 @@ from contracts.commands import (
     TerminateRuns,
     TriggerSchedule,
     command_class,
+    new_id,
 )
 from contracts.errors import ErrorBody, ErrorType
 from contracts.replies import Reply
@@ -113,16 +114,16 @@ def parse_command(
         idempotency = (idempotency_key, request_hash(command))
     # Ids are given here, before the command is queued, so a retried batch keeps them.
     if isinstance(command, StartRun) and command.id is None:
-        command.id = uuid.uuid4().hex
+        command.id = new_id()
     if isinstance(command, StartRuns):
         for body in command.runs:
-            body.id = body.id or uuid.uuid4().hex
+            body.id = body.id or new_id()
     if isinstance(command, ReplayRun) and command.new_id is None:
-        command.new_id = uuid.uuid4().hex
+        command.new_id = new_id()
     if isinstance(command, TerminateRuns) and command.job_id is None:
-        command.job_id = uuid.uuid4().hex
+        command.job_id = new_id()
     if isinstance(command, CreateSchedule) and command.id is None:
-        command.id = uuid.uuid4().hex
+        command.id = new_id()
     if isinstance(command, TriggerSchedule) and command.run_id is None:
         command.run_id = f"{command.id}-manual-{uuid.uuid4().hex[:12]}"
     return Envelope(tenant, command, idempotency)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -54,7 +53,7 @@ def parse(index: int, raw: dict[str, Any]) -> c.Command:
             ],
         ) from exc
     if isinstance(command, c.StartRun) and command.id is None:
-        command.id = uuid.uuid4().hex
+        command.id = c.new_id()
     return command
 
 
