@@ -236,6 +236,14 @@ def test_input_schema_is_checked_when_a_run_starts(stack: Stack) -> None:
     assert len(refused.json()["error"]["details"]["errors"]) == 2
     accepted = stack.http.post(f"/v1/workflows/{name}/runs", json={"input": {"order_id": "o1"}})
     assert accepted.status_code == 201
+    # The compiled schema is kept per version: the same refusal again, and a new version's
+    # schema applies at once.
+    again = stack.http.post(f"/v1/workflows/{name}/runs", json={"input": {"qty": "x"}})
+    assert again.json()["error"] == refused.json()["error"]
+    looser = {**definition, "input_schema": {"type": "object"}}
+    assert stack.http.put(f"/v1/workflows/{name}", json=looser).status_code in (200, 201)
+    started = stack.http.post(f"/v1/workflows/{name}/runs", json={"input": {"qty": "x"}})
+    assert started.status_code == 201, started.text
     bad_schema = {**one_block(1), "input_schema": {"type": "no-such-type"}}
     assert error(stack.http.put(f"/v1/workflows/{unique('bad')}", json=bad_schema)) == (
         422,

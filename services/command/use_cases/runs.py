@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -18,18 +19,31 @@ from services.command.domain.status import RunCommand, check_allowed
 from services.command.unit_of_work import Handler, UnitOfWork
 from services.command.use_cases import lookup
 
+
+@dataclass(frozen=True)
+class Pinned:
+    """A workflow version as runs start on it: parsed, and its input schema compiled
+    (building a validator cost as much as validating an input with it)."""
+
+    definition: WorkflowDefinition
+    input_validator: Draft202012Validator | None
+
+
 # Versions never change, so each is parsed and checked once, not on every start.
-_PARSED: OrderedDict[tuple[UUID, int], WorkflowDefinition] = OrderedDict()
-_PARSED_MAX = 1024
+_PINNED: OrderedDict[tuple[UUID, int], Pinned] = OrderedDict()
+_PINNED_MAX = 1024
 
 
-def pinned_definition(workflow_id: UUID, version: int, raw: dict[str, Any]) -> WorkflowDefinition:
+def pinned(workflow_id: UUID, version: int, raw: dict[str, Any]) -> Pinned:
     key = (workflow_id, version)
-    found = _PARSED.get(key)
+    found = _PINNED.get(key)
     if found is None:
-        found = _PARSED[key] = WorkflowDefinition.model_validate(raw)
-        if len(_PARSED) > _PARSED_MAX:
-            _PARSED.popitem(last=False)
+        definition = WorkflowDefinition.model_validate(raw)
+        schema = definition.input_schema
+        validator = Draft202012Validator(schema) if schema else None
+        found = _PINNED[key] = Pinned(definition, validator)
+        if len(_PINNED) > _PINNED_MAX:
+            _PINNED.popitem(last=False)
     return found
 
 
@@ -41,9 +55,8 @@ def start_run(uow: UnitOfWork, tenant: str, cmd: c.StartRun, now: datetime) -> d
         raise FlowledgerError(
             ErrorType.RUN_ALREADY_EXISTS, f"a run with id {cmd.id!r} exists", run_id=cmd.id
         )
-    definition = pinned_definition(
-        workflow.id, workflow.current_version, workflow.current_definition
-    )
+    pinned_version = pinned(workflow.id, workflow.current_version, workflow.current_definition)
+    definition = pinned_version.definition
     disabled = definition.disabled_blocks()
     if disabled:
         raise FlowledgerError(
@@ -52,7 +65,7 @@ def start_run(uow: UnitOfWork, tenant: str, cmd: c.StartRun, now: datetime) -> d
             + ", ".join(sorted({definition.block(b).type for b in disabled})),
             blocks=disabled,
         )
-    check_input(definition, cmd.input)
+    check_input(pinned_version.input_validator, cmd.input)
     if cmd.blocks is not None:
         known = {block.id for block in definition.blocks}
         missing = [b for b in cmd.blocks if b not in known]
@@ -237,11 +250,10 @@ def run_timeout(definition: WorkflowDefinition, cmd: c.StartRun) -> tuple[float,
     return seconds, cmd.timeout_policy or definition.timeout_policy
 
 
-def check_input(definition: WorkflowDefinition, run_input: dict[str, Any]) -> None:
+def check_input(validator: Draft202012Validator | None, run_input: dict[str, Any]) -> None:
     """The run's input must match the workflow's `input_schema` (every error at once)."""
-    if not definition.input_schema:
+    if validator is None:
         return
-    validator = Draft202012Validator(definition.input_schema)
     errors = sorted(validator.iter_errors(run_input), key=lambda e: list(e.absolute_path))
     if errors:
         raise FlowledgerError(
