@@ -61,7 +61,7 @@ class Phase:
 async def _start(nc: Any, phase: Phase) -> str | None:
     """Start a run as most clients do, without an id of their own: the command service
     gives it one (ids it gives sort in the order given, which the read store's indexes
-    favour; see README item 11). Its start time is taken before the request goes out."""
+    favour; see README item 10). Its start time is taken before the request goes out."""
     sent = time.time()
     try:
         reply = await h.start_run_bus(nc, WORKFLOW)
