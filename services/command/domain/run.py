@@ -23,6 +23,8 @@ from services.command.domain.run_state import (
     RUNNING_BLOCK,
     SLEEP,
     WAITING_BLOCK,
+    earlier_run_aggregate_id,
+    may_be_stored_earlier,
     run_aggregate_id,
 )
 from services.command.domain.scheduling import COMPLETED, PENDING, Node, with_needs
@@ -313,4 +315,4 @@ class Run(RunScheduling):
             )
 
 
-__all__ = ["Run", "run_aggregate_id"]
+__all__ = ["Run", "earlier_run_aggregate_id", "may_be_stored_earlier", "run_aggregate_id"]

@@ -8,8 +8,8 @@ from typing import Any
 from contracts import commands as c
 from contracts.errors import ErrorType, FlowledgerError
 from services.command.domain.job import CHUNK_SIZE, Job, job_aggregate_id
-from services.command.domain.run import Run, run_aggregate_id
 from services.command.unit_of_work import UnitOfWork
+from services.command.use_cases import lookup
 
 TERMINATE_RUNS = "terminate_runs"
 
@@ -40,7 +40,7 @@ def run_chunk(uow: UnitOfWork, tenant: str, cmd: c.RunJobChunk, now: datetime) -
         return {"accepted": False}
     done = skipped = not_found = 0
     for run_id in job.chunk_ids(cmd.chunk):
-        run = uow.get(Run, run_aggregate_id(tenant, run_id))
+        run = lookup.find_run(uow, tenant, run_id)
         if run is None:
             not_found += 1
             continue

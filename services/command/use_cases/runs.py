@@ -14,7 +14,7 @@ from jsonschema import Draft202012Validator
 from contracts import commands as c
 from contracts.definitions import WorkflowDefinition
 from contracts.errors import ErrorType, FlowledgerError
-from services.command.domain.run import Run, Unclaimed, run_aggregate_id
+from services.command.domain.run import Run, Unclaimed, may_be_stored_earlier, run_aggregate_id
 from services.command.domain.status import RunCommand, check_allowed
 from services.command.unit_of_work import Handler, UnitOfWork
 from services.command.use_cases import lookup
@@ -51,7 +51,10 @@ def start_run(uow: UnitOfWork, tenant: str, cmd: c.StartRun, now: datetime) -> d
     # The edge gives every start an id before it is queued, so a retried batch keeps it.
     assert cmd.id is not None
     workflow = lookup.workflow(uow, tenant, cmd.workflow)
-    if uow.get_new(Run, run_aggregate_id(tenant, cmd.id)) is not None:
+    taken = uow.get_new(Run, run_aggregate_id(tenant, cmd.id)) is not None or (
+        may_be_stored_earlier(cmd.id) and lookup.find_run(uow, tenant, cmd.id) is not None
+    )
+    if taken:
         raise FlowledgerError(
             ErrorType.RUN_ALREADY_EXISTS, f"a run with id {cmd.id!r} exists", run_id=cmd.id
         )
@@ -134,7 +137,7 @@ def replay_run(uow: UnitOfWork, tenant: str, cmd: c.ReplayRun, now: datetime) ->
     source = lookup.run(uow, tenant, cmd.run_id)
     check_allowed(source.status, RunCommand.REPLAY)
     kept = source.checkpoint_outputs(cmd.block, cmd.attempt)
-    if uow.get(Run, run_aggregate_id(tenant, cmd.new_id)) is not None:
+    if lookup.find_run(uow, tenant, cmd.new_id) is not None:
         raise FlowledgerError(
             ErrorType.RUN_ALREADY_EXISTS,
             f"a run with id {cmd.new_id!r} exists",

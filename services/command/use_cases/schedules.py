@@ -7,7 +7,7 @@ from typing import Any
 
 from contracts import commands as c
 from contracts.errors import ErrorType, FlowledgerError
-from services.command.domain.run import Run, run_aggregate_id
+from services.command.domain.run import Run
 from services.command.domain.schedule import (
     ALLOW,
     BUFFER_ONE,
@@ -135,7 +135,7 @@ def _fire(
 def _active_run(uow: UnitOfWork, tenant: str, run_id: str | None) -> Run | None:
     if run_id is None:
         return None
-    run = uow.get(Run, run_aggregate_id(tenant, run_id))
+    run = lookup.find_run(uow, tenant, run_id)
     return run if run is not None and run.status not in TERMINAL else None
 
 
