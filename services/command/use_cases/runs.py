@@ -14,7 +14,13 @@ from jsonschema import Draft202012Validator
 from contracts import commands as c
 from contracts.definitions import WorkflowDefinition
 from contracts.errors import ErrorType, FlowledgerError
-from services.command.domain.run import Run, Unclaimed, may_be_stored_earlier, run_aggregate_id
+from services.command.domain.run import (
+    Run,
+    Unclaimed,
+    earlier_run_aggregate_id,
+    may_be_stored_earlier,
+    run_aggregate_id,
+)
 from services.command.domain.status import RunCommand, check_allowed
 from services.command.unit_of_work import Handler, UnitOfWork
 from services.command.use_cases import lookup
@@ -51,8 +57,9 @@ def start_run(uow: UnitOfWork, tenant: str, cmd: c.StartRun, now: datetime) -> d
     # The edge gives every start an id before it is queued, so a retried batch keeps it.
     assert cmd.id is not None
     workflow = lookup.workflow(uow, tenant, cmd.workflow)
+    earlier = earlier_run_aggregate_id(tenant, cmd.id) if may_be_stored_earlier(cmd.id) else None
     taken = uow.get_new(Run, run_aggregate_id(tenant, cmd.id)) is not None or (
-        may_be_stored_earlier(cmd.id) and lookup.find_run(uow, tenant, cmd.id) is not None
+        earlier is not None and uow.get(Run, earlier) is not None
     )
     if taken:
         raise FlowledgerError(
