@@ -47,7 +47,7 @@ def run_aggregate_id(tenant: str, run_id: str) -> uuid.UUID:
     """Run ids are unique per tenant; the aggregate id is a hash of both, led by the run
     id's own time when the run id is a UUIDv7. Runs given ids in order are then stored
     in order: the event store's index takes each batch's new entries on its last pages,
-    where a plain hash put each run on a page of its own (bench/README.md, item 13).
+    where a plain hash put each run on a page of its own (bench/README.md, item 12).
 
     Cached: every command of a run derives it again, and uuid5 is slow Python."""
     hashed = uuid.uuid5(_RUN_NAMESPACE, f"{tenant}/{run_id}")
