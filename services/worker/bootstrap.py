@@ -10,6 +10,7 @@ from services import bus
 from services.readiness import mark_ready
 from services.settings import Settings
 from services.tasks import stop_tasks
+from services.worker.blocks import http
 from services.worker.runner import Worker
 
 log = logging.getLogger(__name__)
@@ -39,4 +40,5 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         await stop_tasks(*serving)
         # Graceful drain: finish the blocks in hand before leaving.
         await worker.drain()
+        await http.close_client()  # The blocks in hand are done with it.
         await nc.close()  # Our own work is finished above; drain would wait on idle pulls.

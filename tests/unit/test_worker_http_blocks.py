@@ -70,6 +70,26 @@ def test_blocks_of_one_loop_share_a_client_and_no_response_sets_cookies_for_the_
     assert "cookie" not in later.headers  # Another run's session does not leak into it.
 
 
+def test_closing_the_loops_client_ends_its_connections_and_a_later_block_gets_a_new_one(
+    server: TestServer,
+) -> None:
+    from services.worker.blocks import http
+
+    async def block_close_block() -> tuple[Any, Any, Any]:
+        ctx = BlockContext("run-1", "b", 1, None)
+        await EXECUTORS["http"]({"url": f"{server.url}/json"}, ctx)
+        first = http._client()
+        await http.close_client()
+        output = await EXECUTORS["http"]({"url": f"{server.url}/json"}, ctx)
+        second = http._client()
+        await http.close_client()
+        return first, second, output
+
+    first, second, output = asyncio.run(block_close_block())
+    assert first.is_closed and second is not first and second.is_closed
+    assert output["body"] == {"ok": True, "items": [1, 2]}
+
+
 def test_a_json_response_is_decoded_with_status_and_lower_case_headers(
     server: TestServer,
 ) -> None:
