@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from datetime import UTC, datetime
 
 import pytest
 
@@ -17,12 +16,9 @@ from services.command.bootstrap import build_application
 from services.command.committer import GroupCommitter
 from services.command.domain.run import Run, run_aggregate_id
 from tests.support.builders import definition, diamond
+from tests.support.event_store import now
 
 pytestmark = pytest.mark.anyio
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 async def test_each_command_is_answered_once_after_its_batch_is_committed(

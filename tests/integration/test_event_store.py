@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from eventsourcing.persistence import JSONTranscoder
@@ -22,10 +21,7 @@ from services.command.application import CommandProcessor, Envelope
 from services.command.bootstrap import build_application
 from services.command.domain.run import Run, run_aggregate_id
 from tests.support.builders import definition, diamond
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
+from tests.support.event_store import now
 
 
 def test_a_batch_of_commands_is_one_transaction(store_url: str) -> None:

@@ -3,8 +3,6 @@ several claims, in one command, each decided as if it had come alone."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from contracts.commands import (
     CompleteBlock,
     FailBlock,
@@ -19,6 +17,7 @@ from services.command.application import CommandProcessor, Envelope
 from services.command.bootstrap import build_application
 from services.command.domain.run import Run, run_aggregate_id
 from tests.support.builders import definition
+from tests.support.event_store import now, stored_runs
 
 TWO_SETS = {
     "blocks": [
@@ -33,10 +32,6 @@ TWO_SETS = {
 TENANT = "reports"
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
 def started(processor: CommandProcessor, workflow: str, *run_ids: str) -> None:
     """The workflow put and one run of it started per id."""
     setup = [Envelope(TENANT, PutWorkflow(name=workflow, definition=definition(TWO_SETS)))]
@@ -45,14 +40,7 @@ def started(processor: CommandProcessor, workflow: str, *run_ids: str) -> None:
 
 
 def stored(store_url: str, *run_ids: str) -> list[Run]:
-    """The runs as the store holds them (not as the processor's cache does)."""
-    fresh = build_application(store_url)
-    try:
-        runs = [fresh.repository.get(run_aggregate_id(TENANT, i)) for i in run_ids]
-    finally:
-        fresh.close()
-    assert all(isinstance(run, Run) for run in runs)
-    return runs
+    return stored_runs(store_url, *(run_aggregate_id(TENANT, i) for i in run_ids))
 
 
 def test_each_report_is_decided_alone_and_a_refused_one_refuses_nothing_else(

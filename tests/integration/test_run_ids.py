@@ -3,7 +3,6 @@ still found where an earlier version stored them (under the plain hash)."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -13,10 +12,10 @@ from contracts.errors import ErrorBody
 from contracts.replies import Accepted
 from services.command.application import CommandProcessor, Envelope
 from services.command.bootstrap import build_application
-from services.command.domain.run import Run, earlier_run_aggregate_id, run_aggregate_id
+from services.command.domain.run import earlier_run_aggregate_id, run_aggregate_id
 from services.command.domain.run_state import RunState
-from tests.support.builders import definition
-from tests.unit.test_run_aggregate_ids import uuid7_hex
+from tests.support.builders import definition, uuid7_hex
+from tests.support.event_store import now, stored_runs
 
 # Pinned definitions are cached per process by workflow id and version: a tenant of its
 # own keeps another test's "wf" version 1 out of this one.
@@ -24,23 +23,8 @@ TENANT = "ids"
 ONE_BLOCK = {"blocks": [{"id": "a", "type": "set", "config": {"values": {"x": 1}}}]}
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
 def process(processor: CommandProcessor, *commands: Command) -> list[Accepted | ErrorBody]:
     return processor.process([Envelope(TENANT, command) for command in commands])
-
-
-def stored_under(store_url: str, aggregate_id: uuid.UUID | None) -> Run:
-    assert aggregate_id is not None
-    fresh = build_application(store_url)
-    try:
-        run: Run = fresh.repository.get(aggregate_id)
-    finally:
-        fresh.close()
-    assert isinstance(run, Run)
-    return run
 
 
 def test_a_run_is_stored_under_its_time_led_id(store_url: str) -> None:
@@ -56,7 +40,8 @@ def test_a_run_is_stored_under_its_time_led_id(store_url: str) -> None:
         assert all(isinstance(reply, Accepted) for reply in replies)
     finally:
         app.close()
-    assert stored_under(store_url, run_aggregate_id(TENANT, run_id)).run_id == run_id
+    [run] = stored_runs(store_url, run_aggregate_id(TENANT, run_id))
+    assert run.run_id == run_id
 
 
 def test_a_run_an_earlier_version_stored_is_still_found_and_its_id_still_taken(
@@ -87,4 +72,6 @@ def test_a_run_an_earlier_version_stored_is_still_found_and_its_id_still_taken(
     finally:
         app.close()
     earlier = earlier_run_aggregate_id(TENANT, run_id)
-    assert stored_under(store_url, earlier).status.value == "cancelled"
+    assert earlier is not None
+    [run] = stored_runs(store_url, earlier)
+    assert run.status.value == "cancelled"

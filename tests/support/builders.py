@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import secrets
+from datetime import datetime
 from typing import Any
+
+import uuid6
 
 from contracts.definitions import WorkflowDefinition
 
@@ -36,3 +40,9 @@ def diamond(sleep_seconds: float = 1.0) -> dict[str, Any]:
 
 def definition(raw: dict[str, Any]) -> WorkflowDefinition:
     return WorkflowDefinition.model_validate(raw)
+
+
+def uuid7_hex(moment: datetime) -> str:
+    """A UUIDv7 of a given time, in hex: as the command service gives run ids."""
+    ms = int(moment.timestamp() * 1000)
+    return uuid6.UUID(int=(ms << 80) | secrets.randbits(76), version=7).hex

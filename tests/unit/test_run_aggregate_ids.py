@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from datetime import UTC, datetime
-
-import uuid6
 
 from contracts.commands import new_id
 from services.command.domain.run import (
@@ -14,12 +11,7 @@ from services.command.domain.run import (
     may_be_stored_earlier,
     run_aggregate_id,
 )
-
-
-def uuid7_hex(moment: datetime) -> str:
-    """A UUIDv7 (in hex, as the command service gives run ids) of a given time."""
-    ms = int(moment.timestamp() * 1000)
-    return uuid6.UUID(int=(ms << 80) | secrets.randbits(76), version=7).hex
+from tests.support.builders import uuid7_hex
 
 
 def test_a_run_id_that_is_not_a_uuid7_keeps_the_aggregate_id_it_always_had() -> None:
