@@ -66,17 +66,9 @@ def run_starts() -> list[str]:
             ]
             at = f"{base}.at_1000_per_s"
             cells.append(f"{_fmt(_v(rows, f'{at}.rate'))}, {_goal(rows, f'{at}.p99')}")
-            half = [
-                m
-                for m in rows
-                if m.startswith(f"{base}.at_") and m.endswith(".p99") and "at_1000_" not in m
-            ]
-            cells.append(
-                ", ".join(
-                    f"{_fmt(_v(rows, m))} at {m.split('.at_')[1].split('_')[0]}/s" for m in half
-                )
-                or "n/a"
-            )
+            half = rows.get(f"{base}.at_half_best.p99")
+            offered = half["config"]["offered_rate"] if half else None
+            cells.append(f"{_fmt(half['value'])} at {offered:.0f}/s" if half else "n/a")
             out.append(f"| {kind} | {transport} | " + " | ".join(cells) + " |")
     return out
 
@@ -99,10 +91,9 @@ def runs_completed() -> list[str]:
             lag = f"lag.{kind}.workers_{workers}"
             if f"{base}.rate" not in rows:
                 continue
-            fixed = next(
-                (m.split(".")[3] for m in rows if m.startswith(f"{base}.at_")), "at_0_per_s"
-            )
-            rate = fixed.split("_")[1]
+            fixed = "fixed_rate"
+            offered = rows.get(f"{base}.{fixed}.p50", {}).get("config", {}).get("offered_rate")
+            rate = _fmt(offered)
             out.append(
                 f"| {kind} | {workers} | {_goal(rows, f'{base}.rate')} |"
                 f" {_fmt(_v(rows, f'{base}.p50'))}/{_fmt(_v(rows, f'{base}.p99'))} |"
