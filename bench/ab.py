@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("after", help="a git revision (HEAD, a branch, a commit)")
     parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--pairs", type=int, default=4, help="even: each side goes first as often")
     parser.add_argument("--seconds", type=float, default=10.0, help="measured, per trial")
     parser.add_argument("--warmup", type=float, default=4.0)
     parser.add_argument("--window", type=int, default=64, help="runs kept open")
