@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 from bench import harness as h
+from bench.compare import stable_name
 
 ORDER = ("run_starts", "runs_completed", "parked_runs", "cost_per_block", "dbos_peer")
 
@@ -26,7 +27,8 @@ def _load(name: str) -> dict[str, dict[str, Any]]:
     path = h.RESULTS / f"{name}.json"
     if not path.exists():
         return {}
-    return {row["metric"]: row for row in json.loads(path.read_text())}
+    # Under today's names, also when the file was written before them.
+    return {stable_name(row["metric"]): row for row in json.loads(path.read_text())}
 
 
 def _v(rows: dict[str, dict[str, Any]], metric: str) -> Any:
