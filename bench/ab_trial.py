@@ -65,6 +65,11 @@ async def closed_loop(nc: Any, watcher: Any, seconds: float, window: int) -> int
     return errors
 
 
+def snapshot(stack: Any, watcher: Any) -> tuple[dict[str, Any], float | None, int, float]:
+    """CPU by process, the PostgreSQL server's CPU, runs completed, and when."""
+    return stack.cpu(), postgres_cpu_seconds(), len(watcher.completed_at), time.time()
+
+
 async def trial(
     kind: str, workers: int, seconds: float, warmup: float, window: int
 ) -> dict[str, Any]:
@@ -74,19 +79,9 @@ async def trial(
         watcher = await h.CompletionWatcher().start(nc)
         load = asyncio.create_task(closed_loop(nc, watcher, warmup + seconds + 2, window))
         await asyncio.sleep(warmup)
-        cpu0, pg0, done0, t0 = (
-            stack.cpu(),
-            postgres_cpu_seconds(),
-            len(watcher.completed_at),
-            time.time(),
-        )
+        cpu0, pg0, done0, t0 = snapshot(stack, watcher)
         await asyncio.sleep(seconds)
-        cpu1, pg1, done1, t1 = (
-            stack.cpu(),
-            postgres_cpu_seconds(),
-            len(watcher.completed_at),
-            time.time(),
-        )
+        cpu1, pg1, done1, t1 = snapshot(stack, watcher)
         errors = await load
         await nc.close()
     completed = done1 - done0
