@@ -6,7 +6,8 @@ and started (the services are `python -m services.cli …` children, which inher
 working directory). It keeps `window` runs of set → transform → noop open for `seconds`
 after a warm-up and prints one JSON object: completed runs/s, the CPU each process spent
 per completed run (ms), and the PostgreSQL server's when its processes are visible here.
-Only harness functions that every revision since 03f5668 has are used.
+Only harness functions that every revision since 03f5668 has are used (`cpu_seconds`
+among them).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import os
 import pwd
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 # The revision under test (the working directory), in place of this file's own folder.
@@ -37,13 +37,12 @@ def postgres_cpu_seconds() -> float | None:
     total = 0.0
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            if os.stat(f"/proc/{pid}").st_uid != uid:
-                continue
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            owner = os.stat(f"/proc/{pid}").st_uid
         except OSError:
             continue  # Gone meanwhile.
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+        if owner == uid:
+            total += h.cpu_seconds(int(pid)) or 0.0
+    return total
 
 
 async def closed_loop(nc: Any, watcher: Any, seconds: float, window: int) -> int:

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench import harness as h
+
 # Within this much of each other, two values are reported as the same.
 SAME_WITHIN = 0.01
 
@@ -56,7 +57,7 @@ def stable_name(metric: str) -> str:
 
 def _files_at_revision(revision: str) -> list[str]:
     def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        done = subprocess.run(["git", *args], cwd=h.ROOT, capture_output=True, text=True)
         if done.returncode != 0:
             raise SystemExit(f"{revision!r} is neither a folder nor a git revision: {done.stderr}")
         return done.stdout

@@ -144,6 +144,6 @@ def test_a_git_revision_is_read_from_its_bench_results(
     git("commit", "-qm", "first")
     _results(tmp_path / "bench" / "results", runs_completed=[_record("m.rate", 500)])
     git("commit", "-qam", "second")
-    monkeypatch.setattr(compare, "ROOT", tmp_path)
+    monkeypatch.setattr(compare.h, "ROOT", tmp_path)
 
     assert _changes("HEAD~1", "HEAD")["m.rate"].ratio == pytest.approx(0.25)

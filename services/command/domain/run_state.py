@@ -50,7 +50,7 @@ def run_aggregate_id(tenant: str, run_id: str) -> uuid.UUID:
     where a plain hash put each run on a page of its own (bench/README.md, item 12).
 
     Cached: every command of a run derives it again, and uuid5 is slow Python."""
-    hashed = uuid.uuid5(_RUN_NAMESPACE, f"{tenant}/{run_id}")
+    hashed = _plain_hash(tenant, run_id)
     if _UUID7_HEX.fullmatch(run_id):
         return uuid.UUID(hex=run_id[:12] + hashed.hex[12:])
     return hashed
@@ -59,8 +59,11 @@ def run_aggregate_id(tenant: str, run_id: str) -> uuid.UUID:
 def earlier_run_aggregate_id(tenant: str, run_id: str) -> uuid.UUID | None:
     """Where an earlier version stored a run with a UUIDv7 id (the plain hash); None for
     every other run id, whose aggregate id never changed."""
-    if not _UUID7_HEX.fullmatch(run_id):
-        return None
+    return _plain_hash(tenant, run_id) if _UUID7_HEX.fullmatch(run_id) else None
+
+
+def _plain_hash(tenant: str, run_id: str) -> uuid.UUID:
+    """Every run's aggregate id before UUIDv7 ids led them by their time."""
     return uuid.uuid5(_RUN_NAMESPACE, f"{tenant}/{run_id}")
 
 
