@@ -9,9 +9,9 @@ from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
-from uuid6 import uuid7
 
 from contracts.definitions import NAME_PATTERN, WorkflowDefinition
+from contracts.ids import uuid7_hex
 from contracts.schedules import Overlap, ScheduleSpec
 
 RUN_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
@@ -24,7 +24,7 @@ def new_id() -> str:
     The read models key their rows by these ids; ids in order put each transaction's new
     rows on the last few pages of those indexes, where random ones (UUIDv4) dirtied a
     page per row: the projector wrote 2.8 times the bytes per run (bench/README.md)."""
-    return uuid7().hex
+    return uuid7_hex()
 
 
 class Command(BaseModel):

@@ -6,9 +6,8 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-import uuid6
-
 from contracts.definitions import WorkflowDefinition
+from contracts.ids import pack
 
 
 def diamond(sleep_seconds: float = 1.0) -> dict[str, Any]:
@@ -45,4 +44,4 @@ def definition(raw: dict[str, Any]) -> WorkflowDefinition:
 def uuid7_hex(moment: datetime) -> str:
     """A UUIDv7 of a given time, in hex: as the command service gives run ids."""
     ms = int(moment.timestamp() * 1000)
-    return uuid6.UUID(int=(ms << 80) | secrets.randbits(76), version=7).hex
+    return f"{pack(ms, secrets.randbits(41), secrets.randbits(32)):032x}"
