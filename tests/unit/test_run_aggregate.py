@@ -11,6 +11,7 @@ from contracts.events import EVENT_TYPES
 from contracts.subjects import timer_id
 from services.command.domain.run import Run, Unclaimed, run_aggregate_id
 from services.command.domain.status import RunStatus
+from services.command.domain.workflow import canonical
 from tests.unit.helpers import T0, at, definition, drain, names, start_run
 
 PREP = {
@@ -94,6 +95,25 @@ def test_start_records_run_started_and_schedules_the_root_with_resolved_config()
         "shape": "pending",
         "end": "pending",
     }
+
+
+def test_a_run_records_its_versions_definition_as_saved_or_dumps_it_the_same_way() -> None:
+    defn = definition(PREP, NAP, SHAPE, END)
+    saved = canonical(defn)
+    given = Run.start(
+        tenant="acme",
+        run_id="run-1",
+        workflow="wf",
+        version=1,
+        definition=defn,
+        input=INPUT,
+        metadata={},
+        now=T0,
+        saved=saved,
+    )
+    recorded = drain(given)[0][1]["definition"]
+    assert recorded is saved
+    assert drain(start_run(defn, input=INPUT))[0][1]["definition"] == saved
 
 
 def test_a_run_through_a_parallel_sleep_and_transform_to_completion() -> None:

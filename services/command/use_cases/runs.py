@@ -96,6 +96,7 @@ def start_run(uow: UnitOfWork, tenant: str, cmd: c.StartRun, now: datetime) -> d
         now=now,
         only=cmd.blocks,
         timeout=run_timeout(definition, cmd),
+        saved=workflow.current_definition,
     )
     uow.add(run)
     return {
