@@ -45,19 +45,32 @@ async def _bus_starts(nats_url: str, workflow: str, count: int) -> list[str]:
         await nc.close()
 
 
-async def _events_of(nats_url: str, run_ids: set[str]) -> list[Envelope]:
+async def _events_of(
+    nats_url: str, run_ids: set[str], until: str | None = None, within: float = 30.0
+) -> list[Envelope]:
+    """The runs' events in the stream; with `until`, once every run's event of that type
+    is stored. A plain subscriber sees a message when it is published, the stream may
+    store it a moment later: a test that saw a run end must wait for the stream too."""
     nc = await nats.connect(nats_url)
     js = nc.jetstream()
+    deadline = asyncio.get_running_loop().time() + within
     try:
-        info = await js.stream_info(subjects.EVENTS_STREAM)
-        found = []
-        for seq in range(info.state.first_seq, info.state.last_seq + 1):
-            envelope = Envelope.model_validate_json(
-                (await js.get_msg(subjects.EVENTS_STREAM, seq)).data
-            )
-            if envelope.aggregate_id in run_ids:
-                found.append(envelope)
-        return found
+        found: list[Envelope] = []
+        next_seq = 1
+        while True:
+            info = await js.stream_info(subjects.EVENTS_STREAM)
+            for seq in range(max(next_seq, info.state.first_seq), info.state.last_seq + 1):
+                envelope = Envelope.model_validate_json(
+                    (await js.get_msg(subjects.EVENTS_STREAM, seq)).data
+                )
+                if envelope.aggregate_id in run_ids:
+                    found.append(envelope)
+            next_seq = info.state.last_seq + 1
+            reached = {e.aggregate_id for e in found if e.type == until}
+            if until is None or reached >= run_ids:
+                return found
+            assert asyncio.get_running_loop().time() < deadline, f"{until} not stored for all"
+            await asyncio.sleep(0.05)
     finally:
         await nc.close()
 
@@ -112,7 +125,7 @@ def test_results_due_together_are_reported_together_and_each_counts_once(stack: 
     run_ids, sizes = asyncio.run(_runs_and_their_reports(stack.nats_url, workflow, 200))
     assert sizes and max(sizes) > 1  # 200 runs at once: results came due together.
 
-    events = asyncio.run(_events_of(stack.nats_url, run_ids))
+    events = asyncio.run(_events_of(stack.nats_url, run_ids, until="RunCompleted"))
     completed = [(e.aggregate_id, e.data["block"]) for e in events if e.type == "BlockCompleted"]
     assert sorted(completed) == sorted((run_id, b) for run_id in run_ids for b in ("a", "b"))
     for run_id in sorted(run_ids)[:3]:
