@@ -31,6 +31,7 @@ def start_run(
     run_id: str = "run-1",
     input: dict[str, Any] | None = None,
     now: datetime = T0,
+    saved: dict[str, Any] | None = None,
 ) -> Run:
     return Run.start(
         tenant="acme",
@@ -41,6 +42,7 @@ def start_run(
         input=input or {},
         metadata={"origin": "unit"},
         now=now,
+        saved=saved,
     )
 
 

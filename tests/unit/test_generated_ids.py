@@ -59,7 +59,7 @@ def test_a_counter_that_runs_out_moves_the_time_on_by_one_millisecond(
     now = time.time_ns() + 10**9
     monkeypatch.setattr(ids, "time", SimpleNamespace(time_ns=lambda: now))
     first = ids.uuid7_int()
-    monkeypatch.setattr(ids, "_last_counter", (1 << 42) - 1)
+    monkeypatch.setattr(ids, "_last_counter", ids._MAX_COUNTER)
     second = ids.uuid7_int()
     assert second > first
     assert ids.time_ms(second) == ids.time_ms(first) + 1

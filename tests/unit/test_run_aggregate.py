@@ -100,17 +100,7 @@ def test_start_records_run_started_and_schedules_the_root_with_resolved_config()
 def test_a_run_records_its_versions_definition_as_saved_or_dumps_it_the_same_way() -> None:
     defn = definition(PREP, NAP, SHAPE, END)
     saved = canonical(defn)
-    given = Run.start(
-        tenant="acme",
-        run_id="run-1",
-        workflow="wf",
-        version=1,
-        definition=defn,
-        input=INPUT,
-        metadata={},
-        now=T0,
-        saved=saved,
-    )
+    given = start_run(defn, input=INPUT, saved=saved)
     recorded = drain(given)[0][1]["definition"]
     assert recorded is saved
     assert drain(start_run(defn, input=INPUT))[0][1]["definition"] == saved
