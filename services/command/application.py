@@ -18,7 +18,6 @@ from uuid import UUID
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import (
-    ApplicationRecorder,
     IntegrityError,
     Recording,
     Transcoder,
@@ -27,7 +26,6 @@ from eventsourcing.persistence import (
 from contracts import commands as c
 from contracts.errors import ErrorBody, ErrorType, FlowledgerError
 from contracts.replies import Accepted, Reply
-from services.command.adapters.event_store import insert_in_binary
 from services.command.adapters.transcoder import OrjsonTranscoder
 from services.command.aggregate_cache import DEFAULT_SIZE, AggregateCache
 from services.command.domain.idempotency import IdempotencyRecord, idempotency_id
@@ -45,11 +43,6 @@ class FlowledgerApplication(Application[UUID]):
     name = "flowledger"
     # Told what every save recorded, once committed (the relay's in-memory hand-over).
     on_saved: Callable[[list[Recording[UUID]]], None] | None = None
-
-    def construct_recorder(self) -> ApplicationRecorder:
-        recorder = super().construct_recorder()
-        insert_in_binary(recorder)
-        return recorder
 
     def construct_transcoder(self) -> Transcoder:
         transcoder = OrjsonTranscoder()

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import psycopg
+import pytest
 from eventsourcing.persistence import JSONTranscoder
 
 from contracts.commands import (
@@ -17,9 +21,11 @@ from contracts.commands import (
 )
 from contracts.errors import ErrorBody, ErrorType
 from contracts.replies import Accepted
+from services.command.adapters.event_store import PostgresEventRecorder
 from services.command.application import CommandProcessor, Envelope
 from services.command.bootstrap import build_application
 from services.command.domain.run import Run, run_aggregate_id
+from tests.support.backends import postgres_base_url
 from tests.support.builders import definition, diamond
 from tests.support.event_store import now
 
@@ -342,3 +348,43 @@ def test_postgres_takes_the_batch_in_binary(store_url: str) -> None:
         return
     statement = app.recorder.sql_invoke_pg_function_insert_events.as_string(None)
     assert "%b" in statement and "%s" not in statement
+
+
+def test_a_save_waits_for_another_replicas_uncommitted_save(store_url: str) -> None:
+    """Two command services on one PostgreSQL store: while one's save is uncommitted, the
+    other's waits for it, so commits come in the order of their notification ids. (Were
+    the later id committed first, the relay would publish it and pass over the earlier
+    one when it committed.) SQLite has one writer at a time by design."""
+    if not store_url.startswith("postgres"):
+        pytest.skip("SQLite serialises writers itself")
+    slow = build_application(store_url)
+    other = CommandProcessor(build_application(store_url), now)
+    recorder = slow.recorder
+    assert isinstance(recorder, PostgresEventRecorder)
+    start = PutWorkflow(name="wf", definition=definition(diamond()))
+    pool = ThreadPoolExecutor(1)
+    with recorder.datastore.get_connection() as held, held.transaction():
+        # A replica mid-save: its event has an id, its transaction is not committed.
+        held_event = recorder.construct_pg_stored_event(uuid.uuid4(), 1, "held", b"{}")
+        inserted = held.execute(recorder.sql_invoke_pg_function_insert_events, ([held_event],))
+        [first_id] = inserted.fetchone().values()
+        saving = pool.submit(other.process, [Envelope("t1", start)])
+        with psycopg.connect(postgres_base_url(), autocommit=True) as watcher:
+            deadline = time.monotonic() + 10
+            while not _waits_on_a_lock(watcher, held.info.backend_pid):
+                assert not saving.done(), "saved past an uncommitted save's lower id"
+                assert time.monotonic() < deadline, "the save neither waited nor ended"
+                time.sleep(0.01)
+    [accepted] = saving.result(timeout=10)
+    pool.shutdown()
+    assert isinstance(accepted, Accepted)
+    ids = [n.id for n in recorder.select_notifications(start=1, limit=100)]
+    assert ids[0] == first_id and ids == sorted(ids) and len(ids) > 1
+
+
+def _waits_on_a_lock(conn: psycopg.Connection[Any], blocked_by: int) -> bool:
+    row = conn.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))",
+        (blocked_by,),
+    ).fetchone()
+    return bool(row and row[0])
