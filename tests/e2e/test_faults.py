@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import tempfile
 from pathlib import Path
+
+import pytest
 
 from services import devserver
 from tests.e2e.stack import Stack, wait_until
 from tests.e2e.test_runs import _events_of, unique
+from tests.support.backends import postgres_schema
 from tests.support.builders import diamond
 
 
@@ -25,16 +29,30 @@ def assert_each_block_completed_once(stack: Stack, run_ids: list[str], blocks: i
     assert set(completed.values()) == {1}
 
 
-def test_killing_the_relay_holder_hands_over_to_another_command_service(tmp_path: Path) -> None:
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def test_killing_the_relay_holder_hands_over_to_another_command_service(
+    tmp_path: Path, store: str
+) -> None:
+    """Two command services save side by side (on PostgreSQL, concurrently: their
+    commits must come in id order, or the relay passes over an event); the one holding
+    the relay's lease is killed and the other takes over."""
+    with contextlib.ExitStack() as stores:
+        if store == "sqlite":
+            events, reads = (
+                f"sqlite:///{tmp_path / 'events.db'}",
+                f"sqlite:///{tmp_path / 'read.db'}",
+            )
+        else:
+            events = stores.enter_context(postgres_schema())
+            reads = stores.enter_context(postgres_schema())
+        _hand_over(tmp_path, events, reads)
+
+
+def _hand_over(tmp_path: Path, events: str, reads: str) -> None:
     port = devserver.free_port()
     with tempfile.TemporaryDirectory() as data:
         nats = devserver.start_nats(Path(data), port, None)
-        stack = Stack(
-            tmp_path,
-            f"nats://127.0.0.1:{port}",
-            f"sqlite:///{tmp_path / 'events.db'}",
-            f"sqlite:///{tmp_path / 'read.db'}",
-        )
+        stack = Stack(tmp_path, f"nats://127.0.0.1:{port}", events, reads)
         stack.env["FL_LEASE_TTL_SECONDS"] = "2"
         try:
             stack.start()
