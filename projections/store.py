@@ -90,6 +90,10 @@ def to_json(value: Any) -> str:
         return json.dumps(value)
 
 
+# One service at a time changes a read store schema's catalogue (see create_tables).
+_DDL_LOCK = text("SELECT pg_advisory_xact_lock(hashtext('flowledger.read_store:' || :schema))")
+
+
 def create_read_engine(url: str) -> Engine:
     """`sqlite:///path` or `postgresql://…[?schema=name]` (a schema per test, say)."""
     parsed = urlparse(url)
@@ -123,12 +127,21 @@ def create_read_engine(url: str) -> Engine:
     )
     if schema:
         with create_engine(plain, poolclass=NullPool).begin() as conn:
+            conn.execute(_DDL_LOCK, {"schema": schema})  # This too races (see create_tables).
             conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
     return engine
 
 
 def create_tables(engine: Engine) -> None:
-    metadata.create_all(engine)
+    """`CREATE … IF NOT EXISTS` for every read model, one service at a time: projector and
+    query replicas starting together collided in PostgreSQL's catalogue (of four creating
+    a fresh schema's tables at once, three failed with "duplicate key value violates
+    unique constraint"). The lock is the transaction's, and the DDL is in it."""
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            schema = conn.execute(text("SELECT current_schema()")).scalar()
+            conn.execute(_DDL_LOCK, {"schema": schema})
+        metadata.create_all(conn)
 
 
 def read_position(conn: Connection) -> int:

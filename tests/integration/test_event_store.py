@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -27,6 +28,7 @@ from services.command.domain.run import Run, run_aggregate_id
 from tests.support.backends import postgres_base_url, postgres_schema
 from tests.support.builders import definition, diamond
 from tests.support.event_store import now
+from tests.support.threads import all_at_once
 
 
 def test_a_batch_of_commands_is_one_transaction(store_url: str) -> None:
@@ -390,3 +392,11 @@ def _waits_on_a_lock(conn: psycopg.Connection[Any], blocked_by: int) -> bool:
         (blocked_by,),
     ).fetchone()
     return bool(row and row[0])
+
+
+def test_replicas_opening_a_fresh_store_at_once_all_start() -> None:
+    """Every service that opens the store creates its tables and functions; four at once
+    on an empty PostgreSQL schema collided in its catalogue before that was serialised."""
+    for _ in range(2):
+        with postgres_schema() as store_url:
+            assert all_at_once(4, partial(build_application, store_url)) == []

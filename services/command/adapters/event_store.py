@@ -59,7 +59,13 @@ class PostgresEventRecorder(PostgresApplicationRecorder):
        every state escaped, in Python) was a third of saving a batch.
 
     The function is the library's own, with the LOCK line added; it is created (or
-    replaced, on an existing store) when the recorder creates its tables."""
+    replaced, on an existing store) when the recorder creates its tables.
+
+    And creating the tables is one service at a time. Every service that opens the store
+    creates them (`IF NOT EXISTS`, `CREATE OR REPLACE`), and replicas starting together
+    collided in PostgreSQL's catalogue: of four opening a fresh store at once, three
+    failed ("duplicate key value violates unique constraint", "tuple concurrently
+    updated")."""
 
     def __init__(self, datastore: Any, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
@@ -97,3 +103,13 @@ class PostgresEventRecorder(PostgresApplicationRecorder):
         self.sql_invoke_pg_function_insert_events = SQL(
             "SELECT * FROM {schema}.{insert_events}((%b))"
         ).format(**names)
+
+    def create_table(self) -> None:
+        # A session-level advisory lock: the library creates in several transactions.
+        key = f"flowledger.create_table:{self.datastore.schema}.{self.events_table_name}"
+        with self.datastore.get_connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+            try:
+                super().create_table()
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
