@@ -67,7 +67,7 @@ def run_trial(tree: Path, args: argparse.Namespace) -> Trial:
         checkpoint()
     h.wait_until_quiet()
     command = [sys.executable, str(TRIAL), args.store, str(args.workers), str(args.seconds)]
-    command += [str(args.warmup), str(args.window)]
+    command += [str(args.warmup), str(args.window), str(args.commands)]
     done = subprocess.run(command, cwd=tree, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"trial in {tree} failed:\n{done.stderr[-3000:]}")
@@ -116,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="measured, per trial")
     parser.add_argument("--warmup", type=float, default=4.0)
     parser.add_argument("--window", type=int, default=64, help="runs kept open")
+    parser.add_argument(
+        "--commands", type=int, default=1, help="command services side by side (replicas)"
+    )
     args = parser.parse_args(argv)
 
     trials: dict[str, list[Trial]] = {"before": [], "after": []}
@@ -137,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         "after": args.after,
         "store": args.store,
         "workers": args.workers,
+        "commands": args.commands,
         "window": args.window,
         "seconds_per_trial": args.seconds,
         "machine": h.MACHINE,

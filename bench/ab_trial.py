@@ -4,8 +4,9 @@
 of one revision, so that revision's `bench.harness` and services are the ones imported
 and started (the services are `python -m services.cli …` children, which inherit the
 working directory). It keeps `window` runs of set → transform → noop open for `seconds`
-after a warm-up and prints one JSON object: completed runs/s, the CPU each process spent
-per completed run (ms), and the PostgreSQL server's when its processes are visible here.
+after a warm-up (with `commands` command services side by side, when more than one) and
+prints one JSON object: completed runs/s, the CPU each process spent per completed run
+(ms), and the PostgreSQL server's when its processes are visible here.
 Only harness functions that every revision since 03f5668 has are used (`cpu_seconds`
 among them).
 """
@@ -70,9 +71,11 @@ def snapshot(stack: Any, watcher: Any) -> tuple[dict[str, Any], float | None, in
 
 
 async def trial(
-    kind: str, workers: int, seconds: float, warmup: float, window: int
+    kind: str, workers: int, seconds: float, warmup: float, window: int, commands: int = 1
 ) -> dict[str, Any]:
     with h.running_stack(kind, workers=workers) as stack:
+        for replica in range(2, commands + 1):  # Side by side: one queue group, one store.
+            stack.start_service("command", f"command-{replica}")
         nc = await h.connect(stack.nats_url)
         await h.put_workflow(nc, WORKFLOW, h.THREE_BLOCKS)
         watcher = await h.CompletionWatcher().start(nc)
@@ -101,7 +104,10 @@ async def trial(
 
 def main() -> None:
     kind, workers, seconds, warmup, window = sys.argv[1:6]
-    result = asyncio.run(trial(kind, int(workers), float(seconds), float(warmup), int(window)))
+    commands = int(sys.argv[6]) if len(sys.argv) > 6 else 1
+    result = asyncio.run(
+        trial(kind, int(workers), float(seconds), float(warmup), int(window), commands)
+    )
     print(json.dumps(result), flush=True)
 
 
