@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
 from functools import partial
 
-import psycopg
-
 from projections.store import create_read_engine, create_tables
-from tests.support.backends import postgres_base_url
+from tests.support.backends import postgres_schema
 from tests.support.threads import all_at_once
 
 
@@ -16,14 +13,9 @@ def test_replicas_creating_a_fresh_read_store_at_once_all_start() -> None:
     """Projector and query replicas each create the read store's schema and tables on
     start; four at once on a schema not yet there collided in PostgreSQL's catalogue
     before that was serialised."""
-    base = postgres_base_url()
     for _ in range(2):
-        schema = f"t_{uuid.uuid4().hex[:12]}"
-        try:
-            assert all_at_once(4, partial(_start, f"{base}?schema={schema}")) == []
-        finally:
-            with psycopg.connect(base, autocommit=True) as conn:
-                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        with postgres_schema(create=False) as url:
+            assert all_at_once(4, partial(_start, url)) == []
 
 
 def _start(url: str) -> None:

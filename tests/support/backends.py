@@ -97,12 +97,14 @@ def postgres_base_url() -> str:
 
 
 @contextlib.contextmanager
-def postgres_schema() -> Iterator[str]:
-    """A fresh schema for one test: `postgresql://…?schema=t_<id>`, dropped afterwards."""
+def postgres_schema(create: bool = True) -> Iterator[str]:
+    """A fresh schema for one test: `postgresql://…?schema=t_<id>`, dropped afterwards.
+    With `create=False` only named: the code under test is to create it."""
     base = postgres_base_url()
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
+    if create:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
     try:
         yield f"{base}?schema={schema}"
     finally:
