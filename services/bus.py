@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 import nats
 from nats.aio.client import Client
@@ -297,43 +298,135 @@ class PublishError(Exception):
 
 
 class BatchPublisher:
-    """Publishes a batch of messages to JetStream and waits for every acknowledgement.
+    """Publishes a batch of messages to JetStream and makes sure the stream stored each.
 
-    The same guarantee as `js.publish_async` per message (each is acknowledged by the
-    stream, or the batch fails), for half its CPU: no future and no wait per message,
-    and acknowledgements, all on one wildcard inbox, are parsed for what is needed.
+    The same guarantee as `js.publish_async` per message (each is stored by the stream, or
+    the batch fails), for a fraction of its CPU, the client's and the server's:
+
+    - On a stream this publisher is the only one to write (`sole`: subject root → stream),
+      once it knows the stream's last sequence, only the batch's last message for that
+      stream asks for an acknowledgement. One connection's messages are stored in the
+      order sent, so an ack whose sequence is the last known plus the count sent, and no
+      duplicate, says every one of them was stored, each as a new message. Anything else
+      (a duplicate, a refusal, another writer) sends that stream's messages again, each
+      acknowledged: their `Nats-Msg-Id`s make it idempotent.
+    - Every other message, and every message until the last sequence is known (the first
+      batch, after a reconnect or a repeat), is acknowledged on its own. The acks, all on
+      one wildcard inbox, are parsed only for what is needed.
+
     One batch at a time (the relay's loop)."""
 
-    def __init__(self, js: JetStreamContext, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        timeout: float = 10.0,
+        sole: Mapping[str, str] | None = None,
+    ) -> None:
         self.nc = core_connection(js)
         self.timeout = timeout
+        self._sole = {f"{root}.": stream for root, stream in (sole or {}).items()}
+        # The last sequence of each sole stream, and the reconnect it was learned within.
+        self._last_seq: dict[str, int] = {}
+        self._learned_in = -1
         self._prefix = ""
         self._batch = 0
         self._acks: dict[int, bytes] = {}
         self._expected = 0
         self._all_in: asyncio.Event = asyncio.Event()
 
+    def forget(self) -> None:
+        """Another message went to a sole stream (or may have): learn its end again."""
+        self._last_seq = {}
+
     async def publish(self, messages: list[tuple[str, bytes, dict[str, str]]]) -> list[bool]:
-        """Publish in order; for each message, whether the stream saw it as a duplicate."""
+        """Publish in order; for each message, whether the stream saw it as a duplicate
+        (stored before this batch: not by this call)."""
         if not messages:
             return []
+        if self.nc.stats["reconnects"] != self._learned_in:
+            # A server that restarted may have lost its tail: what we knew of it is void.
+            self._last_seq = {}
+            self._learned_in = self.nc.stats["reconnects"]
+        counted: dict[str, list[int]] = {}
+        acked: list[int] = []
+        for index, (subject, _, _) in enumerate(messages):
+            stream = self._sole_stream(subject)
+            if stream is not None and stream in self._last_seq:
+                counted.setdefault(stream, []).append(index)
+            else:
+                acked.append(index)
+        wanted = acked + [indexes[-1] for indexes in counted.values()]
+        acks = await self._send(messages, set(wanted))
+        duplicates = [False] * len(messages)
+        for index in acked:
+            duplicates[index] = self._duplicate(acks[index])
+        self._learn(messages, acked, acks)
+        for stream, indexes in counted.items():
+            before = self._last_seq.pop(stream)
+            ack = json.loads(acks[indexes[-1]])
+            if (
+                "error" not in ack
+                and not ack.get("duplicate")
+                and ack["seq"] == before + len(indexes)
+            ):
+                self._last_seq[stream] = ack["seq"]
+                continue
+            # Not all stored as new: ask again, one ack each, to learn which were there
+            # before this batch (a sequence up to `before`) and to fail on a refusal.
+            again = [messages[i] for i in indexes]
+            redo = await self._send(again, set(range(len(again))))
+            for position, index in enumerate(indexes):
+                parsed = json.loads(redo[position])
+                self._check(parsed)
+                duplicates[index] = bool(parsed.get("duplicate")) and parsed["seq"] <= before
+        return duplicates
+
+    def _sole_stream(self, subject: str) -> str | None:
+        for root, stream in self._sole.items():
+            if subject.startswith(root):
+                return stream
+        return None
+
+    def _learn(
+        self,
+        messages: list[tuple[str, bytes, dict[str, str]]],
+        acked: list[int],
+        acks: dict[int, bytes],
+    ) -> None:
+        """The last sequence of each sole stream, from its messages acked one by one."""
+        for index in acked:
+            stream = self._sole_stream(messages[index][0])
+            if stream is not None:
+                parsed = json.loads(acks[index])
+                if not parsed.get("duplicate"):
+                    self._last_seq[stream] = max(self._last_seq.get(stream, 0), parsed["seq"])
+
+    async def _send(
+        self, messages: list[tuple[str, bytes, dict[str, str]]], wanted: set[int]
+    ) -> dict[int, bytes]:
+        """Send in order, asking an ack of those `wanted`; their acks, by index."""
         if not self._prefix:
             prefix = self.nc.new_inbox()
             await self.nc.subscribe(f"{prefix}.*.*", cb=self._on_ack)
             self._prefix = prefix
         self._batch += 1
         self._acks = {}
-        self._expected = len(messages)
+        self._expected = len(wanted)
         self._all_in.clear()
         reply = f"{self._prefix}.{self._batch}."
         for index, (subject, payload, headers) in enumerate(messages):
-            await self.nc.publish(subject, payload, reply=f"{reply}{index}", headers=headers)
+            await self.nc.publish(
+                subject,
+                payload,
+                reply=f"{reply}{index}" if index in wanted else "",
+                headers=headers,
+            )
         try:
             await asyncio.wait_for(self._all_in.wait(), self.timeout)
         except TimeoutError:
             missing = self._expected - len(self._acks)
             raise PublishError(f"{missing} of {self._expected} publishes unacknowledged") from None
-        return [self._duplicate(self._acks[i]) for i in range(len(messages))]
+        return self._acks
 
     async def _on_ack(self, msg: Msg) -> None:
         batch, index = msg.subject.rsplit(".", 2)[1:]
@@ -346,11 +439,15 @@ class BatchPublisher:
             self._all_in.set()
 
     @staticmethod
-    def _duplicate(ack: bytes) -> bool:
+    def _check(parsed: dict[str, Any]) -> None:
+        if "error" in parsed:
+            raise PublishError(f"JetStream refused a message: {parsed['error']}")
+
+    @classmethod
+    def _duplicate(cls, ack: bytes) -> bool:
         # The common ack, {"stream":…,"seq":…}, needs no parsing.
         if b'"error"' not in ack and b'"duplicate"' not in ack:
             return False
         parsed = json.loads(ack)
-        if "error" in parsed:
-            raise PublishError(f"JetStream refused a message: {parsed['error']}")
+        cls._check(parsed)
         return bool(parsed.get("duplicate"))

@@ -1,15 +1,17 @@
-"""BatchPublisher against a real JetStream: acknowledged in order, duplicates told,
-a refusal is an error."""
+"""BatchPublisher against a real JetStream: stored in order, duplicates told, a refusal
+is an error; on a stream it alone writes, one ack a batch, counted."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable
 
 import pytest
 from nats.js import JetStreamContext
+from nats.js.api import StreamConfig
 
 from contracts import subjects
-from services.bus import BatchPublisher, PublishError
+from services.bus import BatchPublisher, PublishError, core_connection
 
 pytestmark = pytest.mark.anyio
 
@@ -46,3 +48,92 @@ async def test_a_message_no_stream_takes_fails_the_batch(js: JetStreamContext) -
     # The publisher stays usable.
     good = [(event_subject("RunStarted"), b"ok", {subjects.MSG_ID_HEADER: uuid.uuid4().hex})]
     assert await publisher.publish(good) == [False]
+
+
+# ----- a stream the publisher alone writes: one ack per batch, counted --------------------
+
+
+async def sole_stream(js: JetStreamContext, **limits: int) -> tuple[str, str]:
+    """A stream of this test's own: (its subject root, its name)."""
+    tag = uuid.uuid4().hex[:10]
+    root, name = f"fltest.{tag}", f"FLTEST_{tag}"
+    await js.add_stream(StreamConfig(name=name, subjects=[f"{root}.>"], **limits))
+    return root, name
+
+
+def messages_to(root: str, count: int) -> list[tuple[str, bytes, dict[str, str]]]:
+    return [
+        (f"{root}.e", f"m{i}".encode(), {subjects.MSG_ID_HEADER: uuid.uuid4().hex})
+        for i in range(count)
+    ]
+
+
+async def stored(js: JetStreamContext, stream: str) -> list[bytes]:
+    info = await js.stream_info(stream)
+    return [
+        (await js.get_msg(stream, seq)).data
+        for seq in range(info.state.first_seq, info.state.last_seq + 1)
+    ]
+
+
+async def acks_received(js: JetStreamContext, publish: Awaitable[list[bool]]) -> int:
+    """How many messages the publisher's connection took in while `publish` ran: its acks."""
+    nc = core_connection(js)
+    before = nc.stats["in_msgs"]
+    await publish
+    return int(nc.stats["in_msgs"] - before)
+
+
+async def test_a_sole_stream_is_acknowledged_once_a_batch_once_its_end_is_known(
+    js: JetStreamContext,
+) -> None:
+    root, stream = await sole_stream(js)
+    publisher = BatchPublisher(js, sole={root: stream})
+    first, second = messages_to(root, 50), messages_to(root, 300)
+    # The first batch learns where the stream ends: one ack per message.
+    assert await acks_received(js, publisher.publish(first)) == 50
+    assert await acks_received(js, publisher.publish(second)) == 1
+    assert await stored(js, stream) == [body for _, body, _ in first + second]
+
+
+async def test_repeats_in_a_counted_batch_are_told_and_nothing_is_stored_twice(
+    js: JetStreamContext,
+) -> None:
+    root, stream = await sole_stream(js)
+    publisher = BatchPublisher(js, sole={root: stream})
+    batch = messages_to(root, 20)
+    assert await publisher.publish(batch) == [False] * 20
+    fresh = messages_to(root, 2)
+    # Repeats, and fresh messages between them, the last a repeat: the count comes out
+    # short, so each is asked again; the fresh ones stored by the first send are not
+    # repeats of anything stored before this batch.
+    mixed = [batch[0], fresh[0], batch[1], fresh[1], batch[2]]
+    assert await publisher.publish(mixed) == [True, False, True, False, True]
+    assert await stored(js, stream) == [body for _, body, _ in batch + fresh]
+    # The stream's end is learned again, and counting resumes.
+    assert await publisher.publish(messages_to(root, 5)) == [False] * 5
+    assert await acks_received(js, publisher.publish(messages_to(root, 30))) == 1
+
+
+async def test_another_writer_makes_the_count_differ_and_nothing_is_lost_or_doubled(
+    js: JetStreamContext,
+) -> None:
+    root, stream = await sole_stream(js)
+    publisher = BatchPublisher(js, sole={root: stream})
+    first = messages_to(root, 10)
+    await publisher.publish(first)
+    other = messages_to(root, 1)
+    await js.publish(other[0][0], other[0][1], headers=other[0][2])
+    then = messages_to(root, 10)
+    assert await publisher.publish(then) == [False] * 10
+    assert await stored(js, stream) == [body for _, body, _ in first + other + then]
+
+
+async def test_a_refusal_inside_a_counted_batch_fails_it(js: JetStreamContext) -> None:
+    root, stream = await sole_stream(js, max_msg_size=64)
+    publisher = BatchPublisher(js, sole={root: stream})
+    await publisher.publish(messages_to(root, 3))
+    batch = messages_to(root, 3)
+    batch[1] = (batch[1][0], b"x" * 100, batch[1][2])  # Over the stream's message size.
+    with pytest.raises(PublishError):
+        await publisher.publish(batch)

@@ -107,7 +107,14 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.wake = asyncio.Event()
         self.published_position = 0
-        self._publisher = BatchPublisher(js)
+        # Only the relay writes FL_EVENTS and FL_TASKS: their acks can be counted.
+        self._publisher = BatchPublisher(
+            js,
+            sole={
+                subjects.EVENT_ROOT: subjects.EVENTS_STREAM,
+                subjects.TASK_ROOT: subjects.TASKS_STREAM,
+            },
+        )
         self._identities: OrderedDict[uuid.UUID, Identity] = OrderedDict()
         # Domain events this process saved, by position, while this relay runs.
         self._saved: dict[int, Any] = {}
@@ -146,6 +153,7 @@ class OutboxRelay:
 
     async def run(self) -> None:
         self._saved = {}
+        self._publisher.forget()  # The streams may have moved while this relay was away.
         self._running = True
         try:
             await self._follow()
@@ -222,6 +230,7 @@ class OutboxRelay:
             if duplicate and position > stream_tail and subject.startswith(subjects.EVENT_ROOT):
                 healed = {**headers, subjects.MSG_ID_HEADER: f"{position}-{uuid.uuid4().hex}"}
                 await self.js.publish(subject, payload, headers=healed)
+                self._publisher.forget()  # Its sequence was taken outside the publisher.
 
     def _messages(
         self, position: int, domain_event: Any
