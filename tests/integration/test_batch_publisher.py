@@ -4,7 +4,7 @@ is an error; on a stream it alone writes, one ack a batch, counted."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from nats.js import JetStreamContext
@@ -53,12 +53,24 @@ async def test_a_message_no_stream_takes_fails_the_batch(js: JetStreamContext) -
 # ----- a stream the publisher alone writes: one ack per batch, counted --------------------
 
 
-async def sole_stream(js: JetStreamContext, **limits: int) -> tuple[str, str]:
-    """A stream of this test's own: (its subject root, its name)."""
-    tag = uuid.uuid4().hex[:10]
-    root, name = f"fltest.{tag}", f"FLTEST_{tag}"
-    await js.add_stream(StreamConfig(name=name, subjects=[f"{root}.>"], **limits))
-    return root, name
+SoleStream = Callable[..., Awaitable[tuple[str, str]]]
+
+
+@pytest.fixture
+async def sole_stream(js: JetStreamContext) -> AsyncIterator[SoleStream]:
+    """Makes streams of this test's own, (subject root, name), deleted afterwards."""
+    made: list[str] = []
+
+    async def make(**limits: int) -> tuple[str, str]:
+        tag = uuid.uuid4().hex[:10]
+        root, name = f"fltest.{tag}", f"FLTEST_{tag}"
+        await js.add_stream(StreamConfig(name=name, subjects=[f"{root}.>"], **limits))
+        made.append(name)
+        return root, name
+
+    yield make
+    for name in made:
+        await js.delete_stream(name)
 
 
 def messages_to(root: str, count: int) -> list[tuple[str, bytes, dict[str, str]]]:
@@ -85,9 +97,9 @@ async def acks_received(js: JetStreamContext, publish: Awaitable[list[bool]]) ->
 
 
 async def test_a_sole_stream_is_acknowledged_once_a_batch_once_its_end_is_known(
-    js: JetStreamContext,
+    js: JetStreamContext, sole_stream: SoleStream
 ) -> None:
-    root, stream = await sole_stream(js)
+    root, stream = await sole_stream()
     publisher = BatchPublisher(js, sole={root: stream})
     first, second = messages_to(root, 50), messages_to(root, 300)
     # The first batch learns where the stream ends: one ack per message.
@@ -97,9 +109,9 @@ async def test_a_sole_stream_is_acknowledged_once_a_batch_once_its_end_is_known(
 
 
 async def test_repeats_in_a_counted_batch_are_told_and_nothing_is_stored_twice(
-    js: JetStreamContext,
+    js: JetStreamContext, sole_stream: SoleStream
 ) -> None:
-    root, stream = await sole_stream(js)
+    root, stream = await sole_stream()
     publisher = BatchPublisher(js, sole={root: stream})
     batch = messages_to(root, 20)
     assert await publisher.publish(batch) == [False] * 20
@@ -116,9 +128,9 @@ async def test_repeats_in_a_counted_batch_are_told_and_nothing_is_stored_twice(
 
 
 async def test_another_writer_makes_the_count_differ_and_nothing_is_lost_or_doubled(
-    js: JetStreamContext,
+    js: JetStreamContext, sole_stream: SoleStream
 ) -> None:
-    root, stream = await sole_stream(js)
+    root, stream = await sole_stream()
     publisher = BatchPublisher(js, sole={root: stream})
     first = messages_to(root, 10)
     await publisher.publish(first)
@@ -129,8 +141,10 @@ async def test_another_writer_makes_the_count_differ_and_nothing_is_lost_or_doub
     assert await stored(js, stream) == [body for _, body, _ in first + other + then]
 
 
-async def test_a_refusal_inside_a_counted_batch_fails_it(js: JetStreamContext) -> None:
-    root, stream = await sole_stream(js, max_msg_size=64)
+async def test_a_refusal_inside_a_counted_batch_fails_it(
+    js: JetStreamContext, sole_stream: SoleStream
+) -> None:
+    root, stream = await sole_stream(max_msg_size=64)
     publisher = BatchPublisher(js, sole={root: stream})
     await publisher.publish(messages_to(root, 3))
     batch = messages_to(root, 3)

@@ -103,6 +103,26 @@ async def test_stream_that_lost_its_tail_is_healed_from_the_store(
     assert await stream_positions(js) == list(range(1, last + 1))
 
 
+async def test_the_relay_asks_one_ack_a_batch_of_each_stream_it_alone_writes(
+    js: JetStreamContext, store_url: str
+) -> None:
+    app = build_application(store_url)
+    last = write_runs(app, 40)
+    tasks_before = (await js.stream_info(subjects.TASKS_STREAM)).state.last_seq
+    nc = bus.core_connection(js)
+    received = nc.stats["in_msgs"]
+    await relay_until(OutboxRelay(app, js, batch_size=20), last)
+    received = nc.stats["in_msgs"] - received
+    assert await stream_positions(js) == list(range(1, last + 1))
+    tasks = (await js.stream_info(subjects.TASKS_STREAM)).state.last_seq - tasks_before
+    assert tasks > 0
+    # An ack a message for the first batch (it learns where each stream ends), then at
+    # most one a batch per stream; the rest of what came in answered its reads of the
+    # stream on start.
+    batches = -(-last // 20)
+    assert received <= 20 + tasks + 2 * batches + 5 < last + tasks
+
+
 async def test_tasks_and_timers_are_published(js: JetStreamContext, store_url: str) -> None:
     app = build_application(store_url)
     last = write_runs(app, 3)
