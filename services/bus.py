@@ -309,7 +309,8 @@ class BatchPublisher:
       order sent, so an ack whose sequence is the last known plus the count sent, and no
       duplicate, says every one of them was stored, each as a new message. Anything else
       (a duplicate, a refusal, another writer) sends that stream's messages again, each
-      acknowledged: their `Nats-Msg-Id`s make it idempotent.
+      acknowledged: their `Nats-Msg-Id`s make it idempotent. A reconnect while a counted
+      batch is out fails the batch (PublishError), as a missing ack would.
     - Every other message, and every message until the last sequence is known (the first
       batch, after a reconnect or a repeat), is acknowledged on its own. The acks, all on
       one wildcard inbox, are parsed only for what is needed.
@@ -357,6 +358,12 @@ class BatchPublisher:
                 acked.append(index)
         wanted = acked + [indexes[-1] for indexes in counted.values()]
         acks = await self._send(messages, set(wanted))
+        if counted and self.nc.stats["reconnects"] != self._learned_in:
+            # Part of the batch may have gone down a connection that died: a count over
+            # two connections proves nothing, and asking again could store what was lost
+            # after what came through. Fail the batch, as a missing ack would.
+            self._last_seq = {}
+            raise PublishError("reconnected while publishing a counted batch")
         duplicates = [False] * len(messages)
         for index in acked:
             duplicates[index] = self._duplicate(acks[index])

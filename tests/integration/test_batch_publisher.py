@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 from nats.js import JetStreamContext
@@ -151,3 +152,26 @@ async def test_a_refusal_inside_a_counted_batch_fails_it(
     batch[1] = (batch[1][0], b"x" * 100, batch[1][2])  # Over the stream's message size.
     with pytest.raises(PublishError):
         await publisher.publish(batch)
+
+
+async def test_a_reconnect_during_a_counted_batch_fails_it(
+    js: JetStreamContext, sole_stream: SoleStream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, stream = await sole_stream()
+    publisher = BatchPublisher(js, sole={root: stream})
+    await publisher.publish(messages_to(root, 3))
+    nc = core_connection(js)
+    publish = nc.publish
+
+    async def reconnecting_midway(subject: str, payload: bytes, **kwargs: Any) -> None:
+        if payload == b"m2":  # As if the connection had dropped and come back here.
+            nc.stats["reconnects"] += 1
+        await publish(subject, payload, **kwargs)
+
+    monkeypatch.setattr(nc, "publish", reconnecting_midway)
+    with pytest.raises(PublishError):
+        await publisher.publish(messages_to(root, 5))
+    monkeypatch.undo()
+    # Learned again from scratch, one ack a message, and counted after that.
+    assert await acks_received(js, publisher.publish(messages_to(root, 4))) == 4
+    assert await acks_received(js, publisher.publish(messages_to(root, 4))) == 1
