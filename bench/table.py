@@ -199,6 +199,7 @@ def cost_per_block() -> list[str]:
         "js_FL_TASKS",
         "js_FL_TIMERS",
         "nats_in_msgs",
+        "nats_out_msgs",
     )
     out = [
         "**Cost** (item 5; PostgreSQL; per run, per block in brackets)",
