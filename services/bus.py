@@ -309,8 +309,9 @@ class BatchPublisher:
       order sent, so an ack whose sequence is the last known plus the count sent, and no
       duplicate, says every one of them was stored, each as a new message. Anything else
       (a duplicate, a refusal, another writer) sends that stream's messages again, each
-      acknowledged: their `Nats-Msg-Id`s make it idempotent. A reconnect while a counted
-      batch is out fails the batch (PublishError), as a missing ack would.
+      acknowledged: their `Nats-Msg-Id`s make it idempotent. A refusal, a message that
+      only the second send stored after later ones, or a reconnect while a counted batch
+      is out fails the batch (PublishError), as a missing ack would have.
     - Every other message, and every message until the last sequence is known (the first
       batch, after a reconnect or a repeat), is acknowledged on its own. The acks, all on
       one wildcard inbox, are parsed only for what is needed.
@@ -382,10 +383,19 @@ class BatchPublisher:
             # before this batch (a sequence up to `before`) and to fail on a refusal.
             again = [messages[i] for i in indexes]
             redo = await self._send(again, set(range(len(again))))
-            for position, index in enumerate(indexes):
+            late = False  # Stored only now, after one the first send stored.
+            stored_first = False
+            for position in reversed(range(len(indexes))):
                 parsed = json.loads(redo[position])
                 self._check(parsed)
-                duplicates[index] = bool(parsed.get("duplicate")) and parsed["seq"] <= before
+                repeat = bool(parsed.get("duplicate"))
+                duplicates[indexes[position]] = repeat and parsed["seq"] <= before
+                stored_first = stored_first or (repeat and parsed["seq"] > before)
+                late = late or (not repeat and stored_first)
+            if late:
+                # The first send lost a message it did not refuse, and kept later ones:
+                # stored now, it stands out of order. Fail, as its missing ack would have.
+                raise PublishError("a message of a counted batch was stored out of order")
         return duplicates
 
     def _sole_stream(self, subject: str) -> str | None:

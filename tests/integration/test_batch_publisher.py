@@ -175,3 +175,28 @@ async def test_a_reconnect_during_a_counted_batch_fails_it(
     # Learned again from scratch, one ack a message, and counted after that.
     assert await acks_received(js, publisher.publish(messages_to(root, 4))) == 4
     assert await acks_received(js, publisher.publish(messages_to(root, 4))) == 1
+
+
+async def test_a_message_lost_unrefused_in_a_counted_batch_fails_it(
+    js: JetStreamContext, sole_stream: SoleStream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, stream = await sole_stream()
+    publisher = BatchPublisher(js, sole={root: stream})
+    await publisher.publish(messages_to(root, 3))
+    nc = core_connection(js)
+    publish = nc.publish
+    dropped: list[bytes] = []
+
+    async def losing_one(subject: str, payload: bytes, **kwargs: Any) -> None:
+        if payload == b"m1" and not dropped:  # Lost on the way, once; nothing refused.
+            dropped.append(payload)
+            return
+        await publish(subject, payload, **kwargs)
+
+    monkeypatch.setattr(nc, "publish", losing_one)
+    batch = messages_to(root, 4)
+    with pytest.raises(PublishError):
+        await publisher.publish(batch)
+    # Asked again, it is in the stream, though after the ones sent after it.
+    bodies = await stored(js, stream)
+    assert bodies[-4:] == [b"m0", b"m2", b"m3", b"m1"]
