@@ -379,24 +379,33 @@ class BatchPublisher:
             ):
                 self._last_seq[stream] = ack["seq"]
                 continue
-            # Not all stored as new: ask again, one ack each, to learn which were there
-            # before this batch (a sequence up to `before`) and to fail on a refusal.
-            again = [messages[i] for i in indexes]
-            redo = await self._send(again, set(range(len(again))))
-            late = False  # Stored only now, after one the first send stored.
-            stored_first = False
-            for position in reversed(range(len(indexes))):
-                parsed = json.loads(redo[position])
-                self._check(parsed)
-                repeat = bool(parsed.get("duplicate"))
-                duplicates[indexes[position]] = repeat and parsed["seq"] <= before
-                stored_first = stored_first or (repeat and parsed["seq"] > before)
-                late = late or (not repeat and stored_first)
-            if late:
-                # The first send lost a message it did not refuse, and kept later ones:
-                # stored now, it stands out of order. Fail, as its missing ack would have.
-                raise PublishError("a message of a counted batch was stored out of order")
+            # Not all stored as new: ask again, one ack each.
+            repeats = await self._ask_each([messages[i] for i in indexes], before)
+            for index, repeat in zip(indexes, repeats, strict=True):
+                duplicates[index] = repeat
         return duplicates
+
+    async def _ask_each(
+        self, messages: list[tuple[str, bytes, dict[str, str]]], before: int
+    ) -> list[bool]:
+        """Send a sole stream's messages again, one ack each: which of them the stream
+        held before this batch (a sequence up to `before`). Fails on a refusal, and on a
+        message stored only now after one the first send stored (out of order)."""
+        acks = await self._send(messages, set(range(len(messages))))
+        repeats = [False] * len(messages)
+        late = stored_first = False
+        for index in reversed(range(len(messages))):
+            parsed = json.loads(acks[index])
+            self._check(parsed)
+            repeat = bool(parsed.get("duplicate"))
+            repeats[index] = repeat and parsed["seq"] <= before
+            stored_first = stored_first or (repeat and parsed["seq"] > before)
+            late = late or (not repeat and stored_first)
+        if late:
+            # The first send lost a message it did not refuse, and kept later ones: stored
+            # now, it stands out of order. Fail, as its missing ack would have.
+            raise PublishError("a message of a counted batch was stored out of order")
+        return repeats
 
     def _sole_stream(self, subject: str) -> str | None:
         for root, stream in self._sole.items():
