@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from services.client import cli as client_cli
-from services.readiness import clear_ready
+from services.readiness import clear_ready, write_whole
 from services.settings import Settings, load_settings
 
 Role = Callable[[Settings, asyncio.Event], Awaitable[None]]
@@ -125,7 +125,8 @@ def run_dev() -> int:
         port = int(found[home / "run" / "query.ready"])
         url = f"http://{settings.http_host}:{port}"
         info = {"url": url, "nats_url": nats_url, "api_key": None}
-        (home / "dev.json").write_text(json.dumps(info, indent=2))
+        # Scripts and tests poll for it: written whole, never seen empty.
+        write_whole(home / "dev.json", json.dumps(info, indent=2))
         print(f"\nFlowledger is ready at {url}  (NATS {nats_url}; data in {home})", flush=True)
         print("API key: none needed until API keys are enabled. Ctrl-C stops.", flush=True)
         while not stopping:
