@@ -97,6 +97,30 @@ async def acks_received(js: JetStreamContext, publish: Awaitable[list[bool]]) ->
     return int(nc.stats["in_msgs"] - before)
 
 
+async def learned_publisher(
+    js: JetStreamContext, sole_stream: SoleStream, **limits: int
+) -> tuple[str, str, BatchPublisher]:
+    """A publisher of a stream of its own that has learned where the stream ends."""
+    root, stream = await sole_stream(**limits)
+    publisher = BatchPublisher(js, sole={root: stream})
+    await publisher.publish(messages_to(root, 3))
+    return root, stream, publisher
+
+
+def intercept(
+    monkeypatch: pytest.MonkeyPatch, js: JetStreamContext, send: Callable[[bytes], bool]
+) -> None:
+    """The connection's publish asks `send(payload)` first, and sends only if it says so."""
+    nc = core_connection(js)
+    publish = nc.publish
+
+    async def intercepted(subject: str, payload: bytes, **kwargs: Any) -> None:
+        if send(payload):
+            await publish(subject, payload, **kwargs)
+
+    monkeypatch.setattr(nc, "publish", intercepted)
+
+
 async def test_a_sole_stream_is_acknowledged_once_a_batch_once_its_end_is_known(
     js: JetStreamContext, sole_stream: SoleStream
 ) -> None:
@@ -131,23 +155,19 @@ async def test_repeats_in_a_counted_batch_are_told_and_nothing_is_stored_twice(
 async def test_another_writer_makes_the_count_differ_and_nothing_is_lost_or_doubled(
     js: JetStreamContext, sole_stream: SoleStream
 ) -> None:
-    root, stream = await sole_stream()
-    publisher = BatchPublisher(js, sole={root: stream})
-    first = messages_to(root, 10)
-    await publisher.publish(first)
+    root, stream, publisher = await learned_publisher(js, sole_stream)
+    first = await stored(js, stream)
     other = messages_to(root, 1)
     await js.publish(other[0][0], other[0][1], headers=other[0][2])
     then = messages_to(root, 10)
     assert await publisher.publish(then) == [False] * 10
-    assert await stored(js, stream) == [body for _, body, _ in first + other + then]
+    assert await stored(js, stream) == first + [body for _, body, _ in other + then]
 
 
 async def test_a_refusal_inside_a_counted_batch_fails_it(
     js: JetStreamContext, sole_stream: SoleStream
 ) -> None:
-    root, stream = await sole_stream(max_msg_size=64)
-    publisher = BatchPublisher(js, sole={root: stream})
-    await publisher.publish(messages_to(root, 3))
+    root, _, publisher = await learned_publisher(js, sole_stream, max_msg_size=64)
     batch = messages_to(root, 3)
     batch[1] = (batch[1][0], b"x" * 100, batch[1][2])  # Over the stream's message size.
     with pytest.raises(PublishError):
@@ -157,18 +177,15 @@ async def test_a_refusal_inside_a_counted_batch_fails_it(
 async def test_a_reconnect_during_a_counted_batch_fails_it(
     js: JetStreamContext, sole_stream: SoleStream, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    root, stream = await sole_stream()
-    publisher = BatchPublisher(js, sole={root: stream})
-    await publisher.publish(messages_to(root, 3))
-    nc = core_connection(js)
-    publish = nc.publish
+    root, _, publisher = await learned_publisher(js, sole_stream)
+    stats = core_connection(js).stats
 
-    async def reconnecting_midway(subject: str, payload: bytes, **kwargs: Any) -> None:
+    def reconnecting_midway(payload: bytes) -> bool:
         if payload == b"m2":  # As if the connection had dropped and come back here.
-            nc.stats["reconnects"] += 1
-        await publish(subject, payload, **kwargs)
+            stats["reconnects"] += 1
+        return True
 
-    monkeypatch.setattr(nc, "publish", reconnecting_midway)
+    intercept(monkeypatch, js, reconnecting_midway)
     with pytest.raises(PublishError):
         await publisher.publish(messages_to(root, 5))
     monkeypatch.undo()
@@ -180,23 +197,18 @@ async def test_a_reconnect_during_a_counted_batch_fails_it(
 async def test_a_message_lost_unrefused_in_a_counted_batch_fails_it(
     js: JetStreamContext, sole_stream: SoleStream, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    root, stream = await sole_stream()
-    publisher = BatchPublisher(js, sole={root: stream})
-    await publisher.publish(messages_to(root, 3))
-    nc = core_connection(js)
-    publish = nc.publish
+    root, stream, publisher = await learned_publisher(js, sole_stream)
     dropped: list[bytes] = []
 
-    async def losing_one(subject: str, payload: bytes, **kwargs: Any) -> None:
+    def losing_one(payload: bytes) -> bool:
         if payload == b"m1" and not dropped:  # Lost on the way, once; nothing refused.
             dropped.append(payload)
-            return
-        await publish(subject, payload, **kwargs)
+            return False
+        return True
 
-    monkeypatch.setattr(nc, "publish", losing_one)
-    batch = messages_to(root, 4)
+    intercept(monkeypatch, js, losing_one)
     with pytest.raises(PublishError):
-        await publisher.publish(batch)
+        await publisher.publish(messages_to(root, 4))
     # Asked again, it is in the stream, though after the ones sent after it.
     bodies = await stored(js, stream)
     assert bodies[-4:] == [b"m0", b"m2", b"m3", b"m1"]
