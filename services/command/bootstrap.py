@@ -10,7 +10,7 @@ from faststream.nats import NatsBroker
 
 from contracts import subjects
 from services import bus
-from services.command.adapters.event_store import store_environment
+from services.command.adapters.event_store import is_embedded, store_environment
 from services.command.adapters.jobs import JobConsumer
 from services.command.adapters.relay import OutboxRelay
 from services.command.adapters.timers import TimerConsumer
@@ -44,6 +44,7 @@ async def run_command_service(settings: Settings, stop: asyncio.Event) -> None:
         settings.command_batch_max,
         on_commit=relay.wake.set,
         max_pending=settings.command_max_in_flight,
+        in_thread=not is_embedded(settings.event_store_url),
     )
     broker = NatsBroker(
         settings.nats_url, logger=None, max_reconnect_attempts=-1, apply_types=False

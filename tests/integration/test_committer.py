@@ -1,5 +1,6 @@
 """The group committer on both event stores: answers after the commit, shared batches,
-a store outage answered, a full queue holding the producer back."""
+a store outage answered, a full queue holding the producer back; batches saved on a
+worker thread or on the event loop itself."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from contracts.commands import PutWorkflow, StartRun
 from contracts.errors import ErrorBody, ErrorType
 from contracts.replies import Accepted, Reply
+from services.command.adapters.event_store import is_embedded
 from services.command.application import CommandProcessor, Envelope
 from services.command.bootstrap import build_application
 from services.command.committer import GroupCommitter
@@ -21,15 +23,16 @@ from tests.support.event_store import now
 pytestmark = pytest.mark.anyio
 
 
+@pytest.mark.parametrize("in_thread", [True, False], ids=["in-thread", "on-loop"])
 async def test_each_command_is_answered_once_after_its_batch_is_committed(
-    store_url: str,
+    store_url: str, in_thread: bool
 ) -> None:
     app = build_application(store_url)
     processor = CommandProcessor(app, now)
     batches: list[int] = []
     process = processor.process
     processor.process = lambda batch: (batches.append(len(batch)), process(batch))[1]  # type: ignore[method-assign]
-    committer = GroupCommitter(processor, max_batch=512)
+    committer = GroupCommitter(processor, max_batch=512, in_thread=in_thread)
     committer.start()
     try:
         assert isinstance(
@@ -79,8 +82,11 @@ class BrokenStore:
         raise ConnectionError("the store is down")
 
 
-async def test_an_unreachable_store_is_answered_and_the_committer_keeps_serving() -> None:
-    committer = GroupCommitter(BrokenStore(), max_batch=16)  # type: ignore[arg-type]
+@pytest.mark.parametrize("in_thread", [True, False], ids=["in-thread", "on-loop"])
+async def test_an_unreachable_store_is_answered_and_the_committer_keeps_serving(
+    in_thread: bool,
+) -> None:
+    committer = GroupCommitter(BrokenStore(), max_batch=16, in_thread=in_thread)  # type: ignore[arg-type]
     committer.start()
     try:
         answered: list[Reply] = []
@@ -142,3 +148,42 @@ async def test_a_full_queue_holds_the_producer_back_until_a_batch_is_saved() -> 
     finally:
         processor.gate.set()
         await committer.stop()
+
+
+class ThreadNoting:
+    """Answers every command, noting the thread each batch was decided on."""
+
+    def __init__(self) -> None:
+        self.threads: list[int] = []
+
+    def process(self, batch: list[Envelope]) -> list[Reply]:
+        self.threads.append(threading.get_ident())
+        return [Accepted(result={}) for _ in batch]
+
+
+@pytest.mark.parametrize("in_thread", [True, False], ids=["in-thread", "on-loop"])
+async def test_batches_are_decided_on_a_worker_thread_or_on_the_loop_as_told(
+    in_thread: bool,
+) -> None:
+    processor = ThreadNoting()
+    committer = GroupCommitter(processor, max_batch=16, in_thread=in_thread)  # type: ignore[arg-type]
+    committer.start()
+    try:
+        for run_id in ("a", "b"):
+            reply = await asyncio.wait_for(
+                committer.submit("t1", StartRun(workflow="wf", id=run_id)), timeout=10
+            )
+            assert isinstance(reply, Accepted)
+        loop_thread = threading.get_ident()
+        assert len(processor.threads) == 2
+        assert all((thread != loop_thread) is in_thread for thread in processor.threads)
+    finally:
+        await committer.stop()
+
+
+def test_only_an_embedded_store_is_saved_on_the_event_loop() -> None:
+    """The composition root's choice: a SQLite file on the loop, a server from a thread."""
+    assert is_embedded("sqlite:///data/events.db")
+    assert is_embedded("sqlite:////abs/events.db")
+    assert not is_embedded("postgresql://postgres@127.0.0.1:5432/test")
+    assert not is_embedded("postgres://user:pw@db/flowledger?schema=s1")

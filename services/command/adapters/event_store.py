@@ -44,6 +44,11 @@ def store_environment(url: str) -> dict[str, str]:
     raise ValueError(f"unsupported event store URL {url!r}: use sqlite:/// or postgresql://")
 
 
+def is_embedded(url: str) -> bool:
+    """Whether the store is a file this process opens itself (SQLite), not a server."""
+    return urlparse(url).scheme == "sqlite"
+
+
 class PostgresEventRecorder(PostgresApplicationRecorder):
     """The library's PostgreSQL recorder (eventsourcing 9.5), with its insert function
     changed in two ways.

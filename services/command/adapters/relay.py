@@ -121,7 +121,8 @@ class OutboxRelay:
         self._running = False
 
     def remember(self, recordings: Iterable[Recording[uuid.UUID]]) -> None:
-        """Called (from the committer's thread) after a save: spares decoding them."""
+        """Called by the committer after a save (on its worker thread, when it has one):
+        spares decoding them."""
         if not self._running:
             return
         if len(self._saved) > _MAX_REMEMBERED:
