@@ -9,8 +9,8 @@ from a worker thread, as STYLE asks: its round trips, another replica's lock and
 outage must not stop the event loop, which also holds the relay's lease. An embedded one
 (a SQLite file) is called on the loop itself: its waits are a local fsync (~0.2 ms), and
 the hop to a thread cost more than it saved, above all in the two threads then taking
-the one GIL from each other (measured: bus starts at 64 in flight +35 %, completed runs
-+10 %, the command service's CPU per run -6 to -9 %; bench/README item 16).
+the one GIL from each other (measured: completed runs +8 %, bus starts +26 to +56 %,
+their p99 at 1,000/s about halved; bench/README item 16).
 """
 
 from __future__ import annotations
@@ -88,6 +88,10 @@ class GroupCommitter:
                 continue
             self.on_commit()
             await self._answer(items, replies)
+            if not self.in_thread:
+                # A queue already holding the next batch would be taken without a pause:
+                # the relay and the command readers get their turn between batches.
+                await asyncio.sleep(0)
 
     async def _process(self, batch: list[Envelope]) -> list[Reply]:
         if not self.in_thread:

@@ -187,3 +187,33 @@ def test_only_an_embedded_store_is_saved_on_the_event_loop() -> None:
     assert is_embedded("sqlite:////abs/events.db")
     assert not is_embedded("postgresql://postgres@127.0.0.1:5432/test")
     assert not is_embedded("postgres://user:pw@db/flowledger?schema=s1")
+
+
+async def test_on_the_loop_other_tasks_run_between_batches() -> None:
+    """Batches saved on the loop leave it between them (the relay publishes what was just
+    saved), even when the queue already holds the next."""
+    processor = ThreadNoting()
+    committer = GroupCommitter(processor, max_batch=2, in_thread=False)  # type: ignore[arg-type]
+    seen: list[int] = []
+
+    async def observe() -> None:
+        while True:
+            seen.append(len(processor.threads))
+            await asyncio.sleep(0)
+
+    async def respond(reply: Reply) -> None:
+        pass
+
+    observer = asyncio.create_task(observe())
+    try:
+        for run_id in "abcdef":  # Three batches, queued before the committer starts.
+            await committer.enqueue(Envelope("t1", StartRun(workflow="wf", id=run_id)), respond)
+        committer.start()
+        deadline = asyncio.get_running_loop().time() + 10
+        while len(processor.threads) < 3 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        assert len(processor.threads) == 3
+        assert {1, 2} <= set(seen)  # The observer ran after the first and the second.
+    finally:
+        observer.cancel()
+        await committer.stop()
