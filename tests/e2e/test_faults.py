@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import tempfile
+import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from contracts.subjects import IDEMPOTENCY_HEADER
 from services import devserver
 from tests.e2e.stack import Stack, wait_until
 from tests.e2e.test_runs import _events_of, unique
@@ -48,6 +51,24 @@ def test_killing_the_relay_holder_hands_over_to_another_command_service(
         _hand_over(tmp_path, events, reads)
 
 
+def start_as_a_client_would(stack: Stack, workflow: str, body: dict[str, Any]) -> str:
+    """A start sent just after a command replica died may reach the dead one (the server
+    has not yet seen its connection close): the API answers 503, "retry". A client sends
+    it again with the same Idempotency-Key, so that a start the dead one saved is not
+    made twice."""
+    key = {IDEMPOTENCY_HEADER: uuid.uuid4().hex}
+
+    def accepted() -> str | None:
+        response = stack.http.post(f"/v1/workflows/{workflow}/runs", json=body, headers=key)
+        if response.status_code == 503:
+            return None
+        assert response.status_code == 201, response.text
+        run_id: str = response.json()["id"]
+        return run_id
+
+    return wait_until(accepted, 60, f"a start of {workflow} to be accepted")
+
+
 def _hand_over(tmp_path: Path, events: str, reads: str) -> None:
     port = devserver.free_port()
     with tempfile.TemporaryDirectory() as data:
@@ -61,7 +82,9 @@ def _hand_over(tmp_path: Path, events: str, reads: str) -> None:
             stack.put_workflow(workflow, diamond(sleep_seconds=1))
             run_ids = [stack.start_run(workflow, {"input": {"n": i}})["id"] for i in range(20)]
             stack.processes["command"].kill()  # kill -9: it held the relay lease.
-            run_ids += [stack.start_run(workflow, {"input": {"n": i}})["id"] for i in range(20)]
+            run_ids += [
+                start_as_a_client_would(stack, workflow, {"input": {"n": i}}) for i in range(20)
+            ]
             for run_id in run_ids:
                 stack.wait_for_status(run_id, {"completed"}, timeout=60)
             assert_each_block_completed_once(stack, run_ids, blocks=4)
