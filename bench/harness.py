@@ -283,22 +283,9 @@ class Stack:
         self.workers = 0
 
     def start(self, workers: int = 1) -> Stack:
-        data = self.home / "nats"
-        data.mkdir(parents=True, exist_ok=True)
-        args = [
-            devserver.nats_server_binary(),
-            "-js",
-            "-sd",
-            str(data),
-            "-a",
-            "127.0.0.1",
-            "-p",
-            str(self.nats_port),
-            "-m",
-            str(self.monitor_port),
-        ]
-        self.processes["nats"] = devserver.Process("nats", args, os.environ, self.log)
-        devserver.wait_for_port(self.nats_port)
+        self.processes["nats"] = devserver.start_nats(
+            self.home / "nats", self.nats_port, self.log, monitor_port=self.monitor_port
+        )
         for service in ("command", "projector", "query"):
             self.start_service(service)
         for _ in range(workers):

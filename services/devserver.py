@@ -94,10 +94,25 @@ class Process:
             self.popen.wait()
 
 
-def start_nats(data_dir: Path, port: int, log: IO[str] | None) -> Process:
+def nats_environment() -> dict[str, str]:
+    """The NATS server's environment: this one, with `GOMAXPROCS=1` unless it says otherwise.
+
+    Here NATS shares the machine's cores with the four services, each about one thread of
+    Python. With one Go scheduler thread per core, idle ones spin looking for work and
+    hand it between them; with one, NATS spent a quarter less CPU per completed run and
+    the services ran faster beside it (bench/README item 18). One thread of NATS carries
+    far more messages than these services send."""
+    return {"GOMAXPROCS": "1", **os.environ}
+
+
+def start_nats(
+    data_dir: Path, port: int, log: IO[str] | None, monitor_port: int | None = None
+) -> Process:
     data_dir.mkdir(parents=True, exist_ok=True)
     args = [nats_server_binary(), "-js", "-sd", str(data_dir), "-a", "127.0.0.1", "-p", str(port)]
-    process = Process("nats", args, os.environ, log)
+    if monitor_port is not None:
+        args += ["-m", str(monitor_port)]  # /varz and the like, for the benchmarks.
+    process = Process("nats", args, nats_environment(), log)
     wait_for_port(port)
     return process
 
