@@ -100,7 +100,7 @@ def nats_environment() -> dict[str, str]:
     Here NATS shares the machine's cores with the four services, each about one thread of
     Python. With one Go scheduler thread per core, idle ones spin looking for work and
     hand it between them; with one, NATS spent a quarter less CPU per completed run and
-    the services ran faster beside it (bench/README item 18). One thread of NATS carries
+    the services ran faster beside it (bench/README item 17). One thread of NATS carries
     far more messages than these services send."""
     return {"GOMAXPROCS": "1", **os.environ}
 
